@@ -1,0 +1,42 @@
+//! The raw context switch, outside any runtime: one round trip is two
+//! switches (there and back). Compares the switch ending in `pop rcx; jmp
+//! rcx` with the textbook one ending in `ret`, in two shapes:
+//!
+//! - `loop`: many switches inside one function, no `ret` in between (the
+//!   switch alone, as an asm microbenchmark sees it);
+//! - `call`: each round trip is a function call that returns, as in a real
+//!   scheduler, where the code around the switch executes `ret`s too.
+//!
+//! Run: `cargo bench --bench switch`
+
+#![allow(missing_docs)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use heddle::__bench::SwitchPair;
+use std::time::{Duration, Instant};
+
+fn switch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("switch_round_trip");
+    for (name, use_ret) in [("pop_jmp", false), ("ret", true)] {
+        let mut pair = SwitchPair::new(use_ret);
+        g.bench_function(format!("loop/{name}"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                pair.round_trips_in_loop(iters);
+                start.elapsed()
+            })
+        });
+        g.bench_function(format!("call/{name}"), |b| b.iter(|| pair.round_trip()));
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    targets = switch
+}
+criterion_main!(benches);

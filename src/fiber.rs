@@ -1,0 +1,380 @@
+//! Fibers: spawning with options, and who is running.
+//!
+//! This module mirrors `std::thread`'s: a [`Builder`] for named fibers and
+//! custom stack sizes with a fallible `spawn`, a [`Fiber`] handle with an id
+//! and a name, and [`current`] to ask which fiber is running.
+
+use std::io;
+use std::num::NonZeroU64;
+
+use crate::join::{JoinHandle, Spawned};
+use crate::loom::Arc;
+use crate::runtime::{MIN_STACK_SIZE, Runtime};
+use crate::scheduler::packet::Packet;
+use crate::scheduler::{Shared, worker};
+use crate::stack::{Stack, round_to_page};
+
+/// A fiber's identifier: unique among all fibers of the process, never reused.
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Builder::new().workers(1).build()?;
+/// let (a, b) = rt.block_on(|| {
+///     let h = heddle::spawn(|| heddle::fiber::current().id());
+///     (heddle::fiber::current().id(), h.join().unwrap())
+/// });
+/// assert_ne!(a, b);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FiberId(NonZeroU64);
+
+impl FiberId {
+    /// The id as a number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// let id = rt.block_on(|| heddle::fiber::current().id().as_u64());
+    /// assert!(id.get() >= 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+
+    pub(crate) fn new(id: u64) -> FiberId {
+        FiberId(NonZeroU64::new(id).expect("fiber ids start at 1"))
+    }
+}
+
+/// A handle naming a fiber: its id and optional name.
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Builder::new().workers(1).build()?;
+/// let name = rt.block_on(|| {
+///     heddle::fiber::Builder::new()
+///         .name("parser")
+///         .spawn(|| heddle::fiber::current().name().map(String::from))
+///         .unwrap()
+///         .join()
+///         .unwrap()
+/// });
+/// assert_eq!(name.as_deref(), Some("parser"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Fiber {
+    id: FiberId,
+    name: Option<Arc<str>>,
+}
+
+impl Fiber {
+    pub(crate) fn new(id: u64, name: Option<Arc<str>>) -> Fiber {
+        Fiber { id: FiberId::new(id), name }
+    }
+
+    /// The fiber's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// let h = rt.spawn(|| heddle::fiber::current().id());
+    /// let id = h.fiber().id();
+    /// assert_eq!(h.join().unwrap(), id);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn id(&self) -> FiberId {
+        self.id
+    }
+
+    /// The fiber's name, if it was given one with [`Builder::name`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// assert_eq!(rt.spawn(|| ()).fiber().name(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+/// The fiber running this code.
+///
+/// # Panics
+///
+/// Outside a fiber. See [`try_current`] for a version that does not.
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Builder::new().workers(1).build()?;
+/// let named = rt.block_on(|| heddle::fiber::current().name().is_some());
+/// assert!(!named);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn current() -> Fiber {
+    try_current().expect("heddle::fiber::current() called outside a fiber")
+}
+
+/// The fiber running this code, or `None` on a plain thread.
+///
+/// # Examples
+///
+/// ```
+/// assert!(heddle::fiber::try_current().is_none());
+/// let rt = heddle::Builder::new().workers(1).build()?;
+/// assert!(rt.block_on(|| heddle::fiber::try_current().is_some()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn try_current() -> Option<Fiber> {
+    let task = worker::current_task()?;
+    // SAFETY: the running task lives at least as long as this call, and we
+    // are on its stack, so nobody else touches its id and name.
+    unsafe { Some(Fiber::new((*task).id, (*task).name.clone())) }
+}
+
+/// Options for spawning a fiber: a name and a stack size.
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Builder::new().workers(2).build()?;
+/// let h = heddle::fiber::Builder::new()
+///     .name("big-stack")
+///     .stack_size(1 << 20)
+///     .spawn_on(&rt, || {
+///         let buf = [1u8; 512 * 1024]; // too big for the default stack
+///         buf.iter().map(|&b| b as u64).sum::<u64>()
+///     })?;
+/// assert_eq!(h.join().unwrap(), 512 * 1024);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// Default options: no name, the runtime's stack size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = heddle::fiber::Builder::new();
+    /// # let _ = b;
+    /// ```
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Name the fiber. The name shows in [`Fiber::name`] and in the stack
+    /// overflow report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// let h = heddle::fiber::Builder::new().name("io").spawn_on(&rt, || ())?;
+    /// assert_eq!(h.fiber().name(), Some("io"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The fiber's stack size in bytes (rounded up to whole pages). A size
+    /// other than the runtime's default gets its own mapping at spawn,
+    /// released when the fiber finishes; default-size stacks are pooled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// let tiny = heddle::fiber::Builder::new().stack_size(100).spawn_on(&rt, || ());
+    /// assert!(tiny.unwrap_err().to_string().contains("below the minimum"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawn the fiber on the current fiber's runtime.
+    ///
+    /// # Errors
+    ///
+    /// - called outside a fiber (use [`spawn_on`](Self::spawn_on));
+    /// - the stack size is below the minimum;
+    /// - stacks cannot be mapped (out of memory, `RLIMIT_AS`, the kernel's
+    ///   mapping limit). The message says what ran out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// let v = rt.block_on(|| heddle::fiber::Builder::new().spawn(|| 5).unwrap().join().unwrap());
+    /// assert_eq!(v, 5);
+    /// // Outside any runtime the fallible spawn reports it:
+    /// assert!(heddle::fiber::Builder::new().spawn(|| ()).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shared = worker::current_shared().ok_or_else(|| {
+            io::Error::other(
+                "heddle: fiber::Builder::spawn called outside a fiber; use spawn_on(&runtime, f)",
+            )
+        })?;
+        self.spawn_in(&shared, f)
+    }
+
+    /// Spawn the fiber on `runtime`, from any thread.
+    ///
+    /// # Errors
+    ///
+    /// As for [`spawn`](Self::spawn), except that it works outside a fiber.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// let h = heddle::fiber::Builder::new().spawn_on(&rt, || "hi")?;
+    /// assert_eq!(h.join().unwrap(), "hi");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn_on<F, T>(self, runtime: &Runtime, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_in(runtime.shared(), f)
+    }
+
+    pub(crate) fn spawn_in<F, T>(self, shared: &Shared, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // SAFETY: F and T are 'static, so nothing they borrow can expire.
+        unsafe { self.spawn_unchecked(shared, f) }
+    }
+
+    /// Spawn without requiring `'static`.
+    ///
+    /// # Safety
+    ///
+    /// The caller must make sure the fiber finishes (its closure has run or
+    /// been dropped) before anything `f` or `T` borrows goes away.
+    pub(crate) unsafe fn spawn_unchecked<'a, F, T>(
+        self,
+        shared: &Shared,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'a,
+        T: Send + 'a,
+    {
+        let stack = match self.stack_size {
+            Some(size) if size < MIN_STACK_SIZE => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "heddle: fiber stack size {size} bytes is below the minimum of \
+                         {MIN_STACK_SIZE} bytes"
+                    ),
+                ));
+            }
+            Some(size) if round_to_page(size) != shared.stacks.stack_size() => {
+                Some(Stack::map_single(size)?)
+            }
+            _ => None,
+        };
+        let name: Option<Arc<str>> = self.name.map(Arc::from);
+        let id = worker::new_id(shared);
+        let packet = Arc::new(Packet::new());
+        let entry: Box<dyn crate::scheduler::task::Entry + 'a> =
+            Box::new(Spawned { f, packet: packet.clone() });
+        // SAFETY: only the lifetime is erased; the caller guarantees the
+        // fiber finishes before 'a ends.
+        let entry: Box<dyn crate::scheduler::task::Entry + 'static> =
+            unsafe { core::mem::transmute(entry) };
+        shared.spawn(id, name.clone(), stack, entry)?;
+        Ok(JoinHandle::new(packet, Fiber::new(id, name)))
+    }
+}
+
+/// Spawn a fiber on the current fiber's runtime.
+///
+/// Inside a fiber, the new fiber goes to the current worker's run queue, from
+/// where idle workers may steal it.
+///
+/// # Panics
+///
+/// Outside a fiber, or when no stack can be mapped for it (with the message
+/// of [`Builder::spawn`]'s error). Use [`Runtime::spawn`] from plain threads
+/// and [`Builder::spawn`] to handle errors.
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Runtime::new()?;
+/// let v = rt.block_on(|| heddle::spawn(|| 1 + 1).join().unwrap());
+/// assert_eq!(v, 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let Some(shared) = worker::current_shared() else {
+        panic!(
+            "heddle::spawn called outside a heddle runtime; use Runtime::spawn or \
+             Runtime::block_on"
+        );
+    };
+    match Builder::new().spawn_in(&shared, f) {
+        Ok(h) => h,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Let the current worker run its other Ready fibers, then continue.
+///
+/// Outside a fiber it yields the OS thread (`std::thread::yield_now`).
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Builder::new().workers(1).build()?;
+/// let order = rt.block_on(|| {
+///     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+///     let l = log.clone();
+///     let h = heddle::spawn(move || l.lock().unwrap().push("child"));
+///     heddle::yield_now(); // the child runs here
+///     log.lock().unwrap().push("parent");
+///     h.join().unwrap();
+///     std::sync::Arc::try_unwrap(log).unwrap().into_inner().unwrap()
+/// });
+/// assert_eq!(order, ["child", "parent"]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn yield_now() {
+    if !worker::yield_now() {
+        std::thread::yield_now();
+    }
+}

@@ -1,0 +1,140 @@
+//! heddle: a multi-core M:N scheduler for stackful fibers.
+//!
+//! Many fibers (user-space threads, each with its own stack) run on a few OS
+//! worker threads, one per core by default. Each worker runs its Ready fibers
+//! round-robin, switching between them with a hand-written x86-64 context
+//! switch; a worker that runs dry steals half the queue of another, and
+//! parks when nobody has work.
+//!
+//! ```
+//! // A runtime with one worker per core.
+//! let rt = heddle::Runtime::new()?;
+//!
+//! // Run a closure as the root fiber; the calling thread waits for it.
+//! let total: u64 = rt.block_on(|| {
+//!     let handles: Vec<_> = (0..1000u64)
+//!         .map(|i| heddle::spawn(move || (0..i).sum::<u64>()))
+//!         .collect();
+//!     handles.into_iter().map(|h| h.join().unwrap()).sum()
+//! });
+//! assert_eq!(total, 166_167_000);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # The API at a glance
+//!
+//! | std / rayon                  | heddle                                      |
+//! |------------------------------|---------------------------------------------|
+//! | `thread::spawn`              | [`spawn`] (inside a fiber), [`Runtime::spawn`] (anywhere) |
+//! | `thread::Builder`            | [`fiber::Builder`] (name, stack size, fallible `spawn`) |
+//! | `JoinHandle::join`           | [`JoinHandle::join`]: suspends a fiber, blocks a thread |
+//! | `thread::yield_now`          | [`yield_now`]                               |
+//! | `thread::current`            | [`fiber::current`]                          |
+//! | `ThreadPoolBuilder`          | [`Builder`] (workers, stack size)           |
+//! | `ThreadPool::install`        | [`Runtime::block_on`] (may borrow)          |
+//!
+//! # Fibers move between threads
+//!
+//! A fiber may resume on a different worker thread after any point where it
+//! gives up its worker: [`yield_now`], [`JoinHandle::join`], or any other
+//! blocking call of this crate. This is what makes work stealing possible,
+//! and it shapes the rules:
+//!
+//! - **Why `Send + 'static`.** A spawned closure and its result cross
+//!   threads (the closure may run on any worker, and the result is read by
+//!   whoever joins), hence `Send`; and the fiber may outlive the spawner,
+//!   hence `'static`. These are exactly `std::thread::spawn`'s bounds.
+//!   [`Runtime::block_on`] lifts `'static` because it returns only after
+//!   its fiber finished.
+//!
+//! - **What must not be held across a yield.** Whatever is tied to an OS
+//!   thread: a reference obtained from `thread_local!` (`LOCAL.with(|x| ...)`
+//!   is fine as long as the closure does not yield), a `std::sync::MutexGuard`
+//!   (unlocking it from another thread is undefined at the OS level), and
+//!   `!Send` values such as `Rc` that other fibers on the old thread could
+//!   still reach. The runtime obeys the same rule: its own "current worker"
+//!   is read through an `#[inline(never)]` accessor after every switch,
+//!   never through an address computed before it.
+//!
+//! - **Is `spawn` honestly safe?** Not completely, and we say so. The
+//!   `Send` bound stops a fiber from *capturing* a `!Send` value, but not
+//!   from *making* one inside and holding it across a yield. Most such values
+//!   are reachable only from their own fiber, and moving the whole fiber
+//!   moves every path to them, which is harmless. The gap is thread-locals:
+//!   `let rc = LOCAL.with(|l| l.clone());` (an `Rc` shared through a
+//!   `thread_local!`), then a yield, then `rc` used on the new thread while
+//!   fibers on the old one use the same `Rc`: a data race written in safe
+//!   code. Every runtime that migrates stackful fibers has this gap; `may`
+//!   answers it by making `spawn` `unsafe`. We keep `spawn` a safe function
+//!   and document the rule ("never hold a value taken from a thread-local
+//!   across a yield or a blocking call") because the gap needs a
+//!   thread-local *and* a `!Send` handle *and* a suspension point in between,
+//!   while an `unsafe spawn` would put an `unsafe` block at every call site
+//!   and teach users to stop reading them. The narrower form that would be
+//!   sound, fibers pinned to the worker that spawned them, gives up the work
+//!   stealing this crate exists for; it may come later as an opt-in.
+//!
+//! The bounds are checked at compile time:
+//!
+//! ```compile_fail
+//! let rt = heddle::Runtime::new().unwrap();
+//! let rc = std::rc::Rc::new(5);
+//! rt.spawn(move || *rc); // error: `Rc` cannot be sent between threads
+//! ```
+//!
+//! ```compile_fail
+//! let rt = heddle::Runtime::new().unwrap();
+//! let v = vec![1];
+//! rt.spawn(|| v.len()); // error: borrowed `v` does not live long enough
+//! ```
+//!
+//! ```compile_fail
+//! let rt = heddle::Runtime::new().unwrap();
+//! // The result crosses threads too.
+//! rt.block_on(|| std::rc::Rc::new(1));
+//! ```
+//!
+//! # Cooperative scheduling
+//!
+//! A fiber runs until it yields, blocks or finishes. A fiber that computes
+//! for a long time without yielding holds its worker; other workers can
+//! still steal the fibers queued behind it.
+//!
+//! # Platform
+//!
+//! x86-64 Linux only. Other targets fail to build with a clear message.
+
+#![cfg_attr(loom, allow(dead_code, unused_imports, unreachable_pub))]
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+compile_error!(
+    "heddle supports only x86-64 Linux: its context switch is x86-64 assembly and its stacks \
+     and overflow handling use Linux mmap/madvise/signals"
+);
+
+mod loom;
+mod scheduler;
+
+#[cfg(not(loom))]
+mod arch;
+#[cfg(not(loom))]
+pub mod fiber;
+#[cfg(not(loom))]
+mod join;
+#[cfg(not(loom))]
+mod overflow;
+#[cfg(not(loom))]
+mod runtime;
+#[cfg(not(loom))]
+mod stack;
+
+#[doc(hidden)]
+#[cfg(not(loom))]
+pub mod __bench;
+
+#[cfg(not(loom))]
+pub use crate::fiber::{spawn, yield_now};
+#[cfg(not(loom))]
+pub use crate::join::JoinHandle;
+#[cfg(not(loom))]
+pub use crate::runtime::{Builder, DEFAULT_STACK_SIZE, MIN_STACK_SIZE, Runtime, WorkerStats};

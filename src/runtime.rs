@@ -1,0 +1,392 @@
+//! The runtime: worker threads and their shared state.
+
+use std::fmt;
+use std::io;
+use std::panic;
+
+use crate::fiber;
+use crate::join::JoinHandle;
+use crate::loom::Arc;
+use crate::scheduler::run_queue::{Injector, LocalQueue};
+use crate::scheduler::worker::{self, Worker};
+use crate::scheduler::{Shared, StatsCell};
+use crate::stack;
+
+/// Default usable stack size of a fiber: 256 KiB.
+///
+/// Stacks are reserved with `MAP_NORESERVE`, so this is address space, not
+/// memory: a parked fiber keeps only the pages it touched (usually one)
+/// resident. A million fibers reserve 260 GB of address space (of 128 TB).
+/// Why not smaller: `catch_unwind` keeps a fiber's closure and its result in
+/// one frame and the result is moved once more on the way to the
+/// `JoinHandle`, so returning a 64 KiB value needs about 3 x 64 KiB of
+/// stack; debug builds and panics with backtraces also need tens of KiB.
+/// Why not larger: each 2 MiB of stacks shares one page-table page, so at
+/// 256 KiB a parked fiber costs 512 bytes of page tables on top of its
+/// resident page; that is what keeps a million parked fibers near 5 KiB each.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// Smallest stack a fiber may ask for: 16 KiB, enough for the runtime's own
+/// frames plus a panic and its unwinding.
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// Configuration for a [`Runtime`], in the manner of `std::thread::Builder`.
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Builder::new().workers(2).stack_size(64 * 1024).build()?;
+/// assert_eq!(rt.workers(), 2);
+/// assert!(heddle::Builder::new().workers(0).build().is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    workers: Option<usize>,
+    stack_size: usize,
+    thread_name: String,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// One worker per core, [`DEFAULT_STACK_SIZE`] stacks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().build()?;
+    /// assert_eq!(rt.workers(), num_cpus::get());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new() -> Builder {
+        Builder { workers: None, stack_size: DEFAULT_STACK_SIZE, thread_name: "heddle-worker".into() }
+    }
+
+    /// Number of worker threads (default: the number of cores).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(3).build()?;
+    /// assert_eq!(rt.workers(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Default stack size of the runtime's fibers, in bytes (rounded up to
+    /// whole pages; at least [`MIN_STACK_SIZE`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = heddle::Builder::new().stack_size(1024).build().unwrap_err();
+    /// assert!(err.to_string().contains("below the minimum"));
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Prefix of the worker threads' names (default `heddle-worker`); the
+    /// worker index is appended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).thread_name("pool").build()?;
+    /// let name = rt.block_on(|| std::thread::current().name().map(String::from));
+    /// assert_eq!(name.as_deref(), Some("pool-0"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// Start the worker threads.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for zero workers or a stack below [`MIN_STACK_SIZE`];
+    /// the OS error if a thread cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = heddle::Builder::new().workers(0).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(err.to_string().contains("at least one worker"));
+    /// ```
+    pub fn build(self) -> io::Result<Runtime> {
+        let workers = self.workers.unwrap_or_else(num_cpus::get);
+        if workers == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "heddle: a runtime needs at least one worker (workers(0) was given)",
+            ));
+        }
+        if self.stack_size < MIN_STACK_SIZE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "heddle: stack size {} bytes is below the minimum of {MIN_STACK_SIZE} bytes",
+                    self.stack_size
+                ),
+            ));
+        }
+        crate::overflow::install_handler();
+        let locals: Vec<LocalQueue<_>> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
+        let stealers = locals.iter().map(|l| l.stealer()).collect();
+        let shared = Arc::new(Shared::new(Injector::new(), stealers, self.stack_size));
+        let mut rt = Runtime { shared: shared.clone(), threads: Vec::with_capacity(workers) };
+        for (index, local) in locals.into_iter().enumerate() {
+            let shared = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-{index}", self.thread_name))
+                .spawn(move || Worker::new(index, shared, local).run());
+            match spawned {
+                Ok(h) => rt.threads.push(h),
+                // Dropping `rt` shuts down the workers already started.
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(rt)
+    }
+}
+
+/// A pool of worker threads running fibers.
+///
+/// # Shutdown
+///
+/// Dropping a `Runtime` waits until every fiber spawned on it has finished
+/// (detached ones included), then stops and joins the worker threads and
+/// unmaps every stack. A fiber that never finishes (blocked forever, or
+/// looping) therefore makes the drop wait forever, as joining a thread would.
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Runtime::new()?;
+/// let total: u64 = rt.block_on(|| {
+///     let hs: Vec<_> = (0..100u64).map(|i| heddle::spawn(move || i)).collect();
+///     hs.into_iter().map(|h| h.join().unwrap()).sum()
+/// });
+/// assert_eq!(total, 4950);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("workers", &self.workers()).finish_non_exhaustive()
+    }
+}
+
+/// Counters of one worker since the runtime started, for benchmarks.
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Builder::new().workers(2).build()?;
+/// rt.block_on(|| (0..10).map(|_| heddle::spawn(|| ())).for_each(|h| h.join().unwrap()));
+/// let run: u64 = rt.stats().iter().map(|s| s.fibers_run).sum();
+/// assert_eq!(run, 11); // the root fiber and its ten children
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Fibers started on this worker.
+    pub fibers_run: u64,
+    /// Switches into fibers (first runs and resumptions).
+    pub switches: u64,
+    /// Attempts to steal from another worker's queue.
+    pub steals_tried: u64,
+    /// Attempts that took at least one fiber.
+    pub steals: u64,
+    /// Times the worker went to sleep for lack of work.
+    pub parks: u64,
+}
+
+impl WorkerStats {
+    fn read(c: &StatsCell) -> WorkerStats {
+        use crate::loom::Ordering::Relaxed;
+        WorkerStats {
+            fibers_run: c.fibers_run.load(Relaxed),
+            switches: c.switches.load(Relaxed),
+            steals_tried: c.steals_tried.load(Relaxed),
+            steals: c.steals.load(Relaxed),
+            parks: c.parks.load(Relaxed),
+        }
+    }
+}
+
+impl Runtime {
+    /// A runtime with one worker per core and default stacks.
+    ///
+    /// # Errors
+    ///
+    /// The OS error if a worker thread cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Runtime::new()?;
+    /// assert_eq!(rt.block_on(|| 40 + 2), 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Number of worker threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(2).build()?;
+    /// assert_eq!(rt.workers(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.shared.workers()
+    }
+
+    /// Per-worker counters, indexed by worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(2).build()?;
+    /// assert_eq!(rt.stats().len(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stats(&self) -> Vec<WorkerStats> {
+        self.shared.stats.iter().map(WorkerStats::read).collect()
+    }
+
+    /// Kernel mappings held by the runtime's stack slabs (for measuring;
+    /// one per slab of many stacks where guard pages do not split mappings).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// rt.block_on(|| ());
+    /// assert!(rt.stack_mappings() >= 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stack_mappings(&self) -> usize {
+        let slabs = self.shared.stacks.slab_count();
+        if stack::guards_split_mappings() { slabs * 2 } else { slabs }
+    }
+
+    /// Spawn a fiber from any thread. It goes to the runtime's injector
+    /// queue (or, from inside one of this runtime's fibers, the current
+    /// worker's queue).
+    ///
+    /// # Panics
+    ///
+    /// When no stack can be mapped for it; use
+    /// [`fiber::Builder::spawn_on`] to get the error instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(2).build()?;
+    /// let hs: Vec<_> = (0..4).map(|i| rt.spawn(move || i * 10)).collect();
+    /// let got: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    /// assert_eq!(got, [0, 10, 20, 30]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match fiber::Builder::new().spawn_in(&self.shared, f) {
+            Ok(h) => h,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Run `f` as a fiber and block the calling thread until it finishes;
+    /// return its result, or re-raise its panic here.
+    ///
+    /// `f` may borrow from the caller, as with `std::thread::scope`: this
+    /// is sound because `block_on` returns (or unwinds) only after the
+    /// fiber's closure has run to its end or panicked and been dropped, so
+    /// no borrow it holds can outlive the caller's frame. The waiting side
+    /// cannot be cut short: it loops on the join latch, and the fiber cannot
+    /// be dropped unrun, because a live runtime runs every queued fiber (and
+    /// `&self` keeps this one alive).
+    ///
+    /// # Panics
+    ///
+    /// Re-raises `f`'s panic. Panics if called from inside a fiber (blocking
+    /// a worker thread that way can deadlock; spawn and join instead), or if
+    /// no stack can be mapped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(2).build()?;
+    /// let data = vec![1, 2, 3];
+    /// let doubled: Vec<i32> = rt.block_on(|| data.iter().map(|x| x * 2).collect());
+    /// assert_eq!(doubled, [2, 4, 6]);
+    /// assert_eq!(data.len(), 3); // still ours
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        assert!(
+            worker::current_task().is_none(),
+            "heddle: Runtime::block_on called from inside a fiber; spawn and join instead"
+        );
+        // SAFETY: we join below before returning, and `join` returns only
+        // once the fiber finished, so nothing `f` borrows can expire first.
+        let handle = unsafe { fiber::Builder::new().spawn_unchecked(&self.shared, f) };
+        let handle = match handle {
+            Ok(h) => h,
+            Err(e) => panic!("{e}"),
+        };
+        match handle.join() {
+            Ok(v) => v,
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let inside = worker::current_shared().is_some_and(|s| Arc::ptr_eq(&s, &self.shared));
+        if inside {
+            // Waiting here would wait for ourselves.
+            panic!("heddle: a Runtime cannot be dropped from one of its own fibers");
+        }
+        self.shared.wait_quiet();
+        self.shared.shutdown.store(true, crate::loom::Ordering::SeqCst);
+        self.shared.sleep.wake_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

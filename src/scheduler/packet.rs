@@ -1,0 +1,160 @@
+//! The join latch: where a finished fiber leaves its result and finds the
+//! one party (fiber or thread) waiting for it.
+//!
+//! # States (`Packet::state`)
+//!
+//! | state     | result  | waiter   | meaning                                  |
+//! |-----------|---------|----------|------------------------------------------|
+//! | `RUNNING` | empty   | empty    | the fiber has not finished, nobody waits |
+//! | `WAITING` | empty   | set      | a joiner registered and is parked        |
+//! | `DONE`    | set     | empty    | finished; the result may be taken        |
+//!
+//! ```text
+//!  RUNNING ──register(w)──> WAITING
+//!     │                        │
+//!  complete(r)             complete(r): returns w, the caller wakes it
+//!     v                        v
+//!   DONE <─────────────────────┘
+//!     register(w) here fails and hands w back: the joiner does not park
+//! ```
+//!
+//! # Steps and orderings
+//!
+//! - `complete(r)` (the finishing fiber, exactly once): write `result`, then
+//!   `state.swap(DONE, AcqRel)`. The Release half publishes `result`; the
+//!   Acquire half, when it reads `WAITING`, makes the waiter written by
+//!   `register` visible, so `complete` can take it.
+//! - `register(w)` (the joiner, on its worker's stack after its context was
+//!   saved, or on a plain thread): write `waiter` (nobody reads it while the
+//!   state is `RUNNING`), then `compare_exchange(RUNNING -> WAITING, AcqRel)`.
+//!   Failure means `DONE`: take `waiter` back and do not park.
+//! - `take()`: `state.load(Acquire) == DONE` then read `result`.
+//!
+//! The race it closes: the fiber may finish between the joiner's "not done
+//! yet" check and its registration. Registration is a compare-exchange
+//! against `RUNNING`, so it either lands before `complete`'s swap (which then
+//! sees `WAITING` and returns the waiter) or fails after it (the joiner sees
+//! `DONE`). There is no window in which both miss each other.
+
+use crate::loom::{AtomicUsize, Ordering, UnsafeCell};
+
+/// Not finished, nobody waiting.
+const RUNNING: usize = 0;
+/// Not finished, one waiter registered.
+const WAITING: usize = 1;
+/// Finished, result stored.
+const DONE: usize = 2;
+
+/// See the module docs. `W` is what wakes the joiner ([`super::park::Waker`]
+/// in the runtime, a test double under loom).
+#[derive(Debug)]
+pub(crate) struct Packet<T, W> {
+    state: AtomicUsize,
+    /// Written by the joiner while `RUNNING`, taken by `complete` after it
+    /// read `WAITING`, or by the joiner after its register failed.
+    waiter: UnsafeCell<Option<W>>,
+    /// Written by `complete` before `DONE`, taken by the joiner after `DONE`.
+    result: UnsafeCell<Option<T>>,
+}
+
+// SAFETY: the state machine gives each cell one accessor at a time (see the
+// module docs); T and W only move between threads, so Send suffices.
+unsafe impl<T: Send, W: Send> Sync for Packet<T, W> {}
+// SAFETY: as above.
+unsafe impl<T: Send, W: Send> Send for Packet<T, W> {}
+
+impl<T, W> Packet<T, W> {
+    pub(crate) fn new() -> Self {
+        Packet {
+            state: AtomicUsize::new(RUNNING),
+            waiter: UnsafeCell::new(None),
+            result: UnsafeCell::new(None),
+        }
+    }
+
+    /// Store the result. Returns the waiter to wake, if one registered.
+    /// Must be called at most once.
+    pub(crate) fn complete(&self, value: T) -> Option<W> {
+        self.complete_with(|| value)
+    }
+
+    /// Like [`complete`](Self::complete), but computes the result straight
+    /// into its slot, so a large result is not copied through the stack.
+    pub(crate) fn complete_with(&self, make: impl FnOnce() -> T) -> Option<W> {
+        // SAFETY: only `complete` writes `result`, once, and the joiner reads
+        // it only after seeing DONE, which we have not published yet.
+        self.result.with_mut(|r| unsafe { (*r).insert(make()) });
+        match self.state.swap(DONE, Ordering::AcqRel) {
+            RUNNING => None,
+            // SAFETY: WAITING means the joiner wrote `waiter` before its
+            // Release CAS, which our Acquire swap synchronised with, and it
+            // will not touch `waiter` again.
+            WAITING => self.waiter.with_mut(|w| unsafe { (*w).take() }),
+            s => panic!("join packet completed twice (state {s})"),
+        }
+    }
+
+    /// Register `waiter` to be woken by [`complete`](Self::complete).
+    /// Returns it back if the packet is already complete.
+    pub(crate) fn register(&self, waiter: W) -> Result<(), W> {
+        // SAFETY: the state is RUNNING or DONE (one joiner, registering once
+        // per wake), so `complete` is not reading `waiter` now.
+        self.waiter.with_mut(|w| unsafe { *w = Some(waiter) });
+        match self.state.compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => Ok(()),
+            // SAFETY: DONE: `complete` never reads `waiter` after its swap
+            // saw RUNNING, so the value we wrote is ours to take back.
+            Err(DONE) => Err(self.waiter.with_mut(|w| unsafe { (*w).take() }).expect("waiter vanished")),
+            Err(s) => panic!("join packet registered twice (state {s})"),
+        }
+    }
+
+    /// Whether the result is stored.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    /// Take the result if it is stored. Only the (single) joiner calls this.
+    pub(crate) fn take(&self) -> Option<T> {
+        if !self.is_done() {
+            return None;
+        }
+        // SAFETY: DONE (Acquire) means `complete` wrote `result` and will not
+        // touch it again; only the single joiner takes it.
+        self.result.with_mut(|r| unsafe { (*r).take() })
+    }
+}
+
+#[cfg(all(test, loom))]
+mod tests {
+    use super::*;
+    use crate::loom::{Arc, Mutex};
+    use loom::thread;
+
+    /// The joiner's worker registers (after "saving its context") while the
+    /// fiber completes on another thread: the joiner ends up woken exactly
+    /// once or sees DONE at registration, never both, never neither.
+    #[test]
+    fn wake_before_or_after_registration() {
+        loom::model(|| {
+            let p: Arc<Packet<u32, u8>> = Arc::new(Packet::new());
+            let woken = Arc::new(Mutex::new(Vec::new()));
+            let (p2, woken2) = (p.clone(), woken.clone());
+            let completer = thread::spawn(move || {
+                if let Some(w) = p2.complete(42) {
+                    woken2.lock().push(w);
+                }
+            });
+            let registered = p.register(7).is_ok();
+            completer.join().unwrap();
+            let woken = woken.lock().clone();
+            if registered {
+                assert_eq!(vec![7], woken);
+            } else {
+                assert!(woken.is_empty());
+            }
+            assert_eq!(Some(42), p.take());
+            assert_eq!(None, p.take());
+        });
+    }
+}

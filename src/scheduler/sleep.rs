@@ -1,0 +1,311 @@
+//! The idle protocol: how workers with nothing to run go to sleep, and how
+//! new work wakes exactly one of them.
+//!
+//! # States of a worker
+//!
+//! | state     | counted in  | what it does                                    |
+//! |-----------|-------------|-------------------------------------------------|
+//! | running   | -           | runs fibers from its own queue                  |
+//! | searching | `searching` | spins over the injector and other workers' queues |
+//! | sleeping  | `sleeping`, and listed in `idle` | parked on its own [`Parker`] |
+//!
+//! At most half the workers search at once ([`Sleep::start_searching`]
+//! refuses past that), so a burst of idleness never has every core spinning.
+//!
+//! # Posting work (any thread, after pushing a fiber to a queue)
+//!
+//! 1. push the fiber (a Release store inside the queue);
+//! 2. `fence(SeqCst)`;
+//! 3. if `searching == 0` and `sleeping > 0`: lock `idle`, re-check
+//!    `searching == 0`, pop one sleeper, count it as searching (it will look
+//!    for the work when it wakes), unlock, unpark it.
+//!
+//! If someone is already searching we wake no one: the searcher will find the
+//! work, and when the *last* searcher finds work it calls
+//! [`Sleep::notify_work`] again ([`Sleep::stop_searching`] returns true), so
+//! a burst of N fibers wakes workers one after another, not all at once.
+//!
+//! # Falling asleep (worker `i`)
+//!
+//! 1. if searching: `searching -= 1` (SeqCst);
+//! 2. lock `idle`, push `i`, `sleeping += 1` (SeqCst), unlock;
+//! 3. `fence(SeqCst)`, then re-check every queue and the shutdown flag;
+//! 4. if anything is there: lock `idle`; if `i` is still listed, remove it and
+//!    `sleeping -= 1` and go back to work; if not, a notifier already popped
+//!    us, so consume its token (`park` returns at once or very soon) and go
+//!    back to work as a searcher;
+//! 5. otherwise park. Woken by a notifier we are a searcher; a timed-out park
+//!    removes itself from `idle` as in step 4.
+//!
+//! # The race this closes
+//!
+//! A lost wake-up needs a poster that sees `searching == 0 && sleeping == 0`
+//! (so wakes no one) and a sleeper whose re-check misses that post. Both
+//! sides do "write, `fence(SeqCst)`, read the other side's variable": the
+//! poster writes the queue and reads the counters, the sleeper writes the
+//! counters and reads the queues. The two SeqCst fences are totally ordered;
+//! whichever comes second reads what the other side wrote before its fence,
+//! so either the poster sees the sleeper (and wakes it) or the sleeper sees
+//! the fiber (and does not sleep). The same argument covers a searcher that
+//! stops searching (step 1) just after a poster saw `searching > 0`.
+//!
+//! `tests` in this file model-check this under loom.
+
+use std::time::Duration;
+
+use super::parker::{Parker, park_timeout};
+use crate::loom::{AtomicUsize, Mutex, Ordering, fence};
+
+/// Sleep bookkeeping for one runtime. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Sleep {
+    /// Workers spinning for work while not parked.
+    searching: AtomicUsize,
+    /// Workers listed in `idle`. Written under `idle`'s lock, read without.
+    sleeping: AtomicUsize,
+    /// Indexes of sleeping workers; the last one listed is woken first.
+    idle: Mutex<Vec<usize>>,
+    /// One parker per worker.
+    parkers: Box<[Parker]>,
+}
+
+impl Sleep {
+    pub(crate) fn new(workers: usize) -> Self {
+        Sleep {
+            searching: AtomicUsize::new(0),
+            sleeping: AtomicUsize::new(0),
+            idle: Mutex::new(Vec::with_capacity(workers)),
+            parkers: (0..workers).map(|_| Parker::new()).collect(),
+        }
+    }
+
+    /// Become a searcher, unless half the workers already are.
+    pub(crate) fn start_searching(&self) -> bool {
+        let limit = self.parkers.len().div_ceil(2);
+        let mut n = self.searching.load(Ordering::Relaxed);
+        loop {
+            if n >= limit {
+                return false;
+            }
+            match self.searching.compare_exchange_weak(n, n + 1, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => n = actual,
+            }
+        }
+    }
+
+    /// Stop searching. Returns true if this was the last searcher: the caller
+    /// found work and must call [`notify_work`](Self::notify_work), since
+    /// more work may be waiting that nobody is looking for now.
+    pub(crate) fn stop_searching(&self) -> bool {
+        let prev = self.searching.fetch_sub(1, Ordering::SeqCst);
+        assert!(prev > 0, "stop_searching with searching = {prev}");
+        prev == 1
+    }
+
+    /// Work was just pushed: wake one sleeper if nobody is searching.
+    pub(crate) fn notify_work(&self) {
+        fence(Ordering::SeqCst);
+        if self.searching.load(Ordering::SeqCst) == 0 && self.sleeping.load(Ordering::SeqCst) > 0 {
+            self.wake_one();
+        }
+    }
+
+    /// A cheap hint for surplus work (a yield that left more than one fiber
+    /// queued): wake a sleeper if one obviously sleeps and nobody searches.
+    /// Not part of the no-lost-wake-up argument, so no fence.
+    pub(crate) fn hint_surplus(&self) {
+        if self.sleeping.load(Ordering::Relaxed) > 0 && self.searching.load(Ordering::Relaxed) == 0 {
+            self.wake_one();
+        }
+    }
+
+    fn wake_one(&self) {
+        let mut idle = self.idle.lock();
+        if self.searching.load(Ordering::SeqCst) != 0 {
+            return; // someone started searching meanwhile: they will find it
+        }
+        if let Some(i) = idle.pop() {
+            self.sleeping.fetch_sub(1, Ordering::SeqCst);
+            self.searching.fetch_add(1, Ordering::SeqCst);
+            drop(idle);
+            self.parkers[i].unpark();
+        }
+    }
+
+    /// Wake every sleeper (shutdown). They come back as searchers.
+    pub(crate) fn wake_all(&self) {
+        let mut idle = self.idle.lock();
+        let woken: Vec<usize> = idle.drain(..).collect();
+        self.sleeping.fetch_sub(woken.len(), Ordering::SeqCst);
+        self.searching.fetch_add(woken.len(), Ordering::SeqCst);
+        drop(idle);
+        for i in woken {
+            self.parkers[i].unpark();
+        }
+    }
+
+    /// Put worker `index` to sleep (steps 1-5 of the module docs).
+    ///
+    /// `searching`: whether the worker is counted as a searcher now.
+    /// `has_work`: re-checks every queue (and the shutdown flag) after the
+    /// announcement. `timeout`: wake up by itself after this long (timers).
+    ///
+    /// Returns whether the worker is counted as a searcher on return.
+    pub(crate) fn sleep(
+        &self,
+        index: usize,
+        searching: bool,
+        has_work: impl Fn() -> bool,
+        timeout: Option<Duration>,
+    ) -> bool {
+        if searching {
+            self.stop_searching();
+        }
+        {
+            let mut idle = self.idle.lock();
+            idle.push(index);
+            self.sleeping.fetch_add(1, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+        if has_work() {
+            return self.cancel(index);
+        }
+        if park_timeout(&self.parkers[index], timeout) {
+            true // the notifier counted us as searching
+        } else {
+            self.cancel(index)
+        }
+    }
+
+    /// Take `index` off the idle list, or, if a notifier already did, take
+    /// its token. Returns whether we are now counted as searching.
+    fn cancel(&self, index: usize) -> bool {
+        let mut idle = self.idle.lock();
+        if let Some(pos) = idle.iter().position(|&i| i == index) {
+            idle.swap_remove(pos);
+            self.sleeping.fetch_sub(1, Ordering::SeqCst);
+            false
+        } else {
+            drop(idle);
+            // Popped by a notifier, whose unpark is on its way.
+            self.parkers[index].park();
+            true
+        }
+    }
+
+    /// Number of workers sleeping now (for tests and stats).
+    #[cfg(all(test, loom))]
+    pub(crate) fn sleeping(&self) -> usize {
+        self.sleeping.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(all(test, loom))]
+mod tests {
+    use super::*;
+    use crate::loom::{AtomicBool, Arc};
+    use loom::thread;
+
+    /// A toy run queue: a counter of queued items.
+    struct World {
+        sleep: Sleep,
+        queued: AtomicUsize,
+        done: AtomicUsize,
+        shutdown: AtomicBool,
+    }
+
+    fn worker(w: &World, index: usize, total: usize, mut searching: bool) {
+        loop {
+            // try to take an item
+            let mut n = w.queued.load(Ordering::SeqCst);
+            let mut got = false;
+            while n > 0 {
+                match w.queued.compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(_) => {
+                        got = true;
+                        break;
+                    }
+                    Err(a) => n = a,
+                }
+            }
+            if got {
+                if searching {
+                    searching = false;
+                    if w.sleep.stop_searching() {
+                        w.sleep.notify_work();
+                    }
+                }
+                if w.done.fetch_add(1, Ordering::SeqCst) + 1 == total {
+                    w.shutdown.store(true, Ordering::SeqCst);
+                    w.sleep.wake_all();
+                }
+                continue;
+            }
+            if w.shutdown.load(Ordering::SeqCst) {
+                if searching {
+                    w.sleep.stop_searching();
+                }
+                return;
+            }
+            searching = w.sleep.sleep(
+                index,
+                searching,
+                || w.queued.load(Ordering::SeqCst) > 0 || w.shutdown.load(Ordering::SeqCst),
+                None,
+            );
+        }
+    }
+
+    /// Two sleepy workers, one poster of two items: every item is taken, and
+    /// every worker exits (a lost wake-up would leave one parked forever,
+    /// which loom reports as a deadlock).
+    #[test]
+    fn no_lost_wakeup() {
+        loom::model(|| {
+            let total = 2;
+            let w = Arc::new(World {
+                sleep: Sleep::new(2),
+                queued: AtomicUsize::new(0),
+                done: AtomicUsize::new(0),
+                shutdown: AtomicBool::new(false),
+            });
+            let ws: Vec<_> = (0..2)
+                .map(|i| {
+                    let w = w.clone();
+                    thread::spawn(move || worker(&w, i, total, false))
+                })
+                .collect();
+            for _ in 0..total {
+                w.queued.fetch_add(1, Ordering::SeqCst);
+                w.sleep.notify_work();
+            }
+            for h in ws {
+                h.join().unwrap();
+            }
+            assert_eq!(total, w.done.load(Ordering::SeqCst));
+            assert_eq!(0, w.sleep.sleeping());
+        });
+    }
+
+    /// A searcher that gives up races a poster that saw it searching.
+    #[test]
+    fn last_searcher_rechecks() {
+        loom::model(|| {
+            let w = Arc::new(World {
+                sleep: Sleep::new(2),
+                queued: AtomicUsize::new(0),
+                done: AtomicUsize::new(0),
+                shutdown: AtomicBool::new(false),
+            });
+            assert!(w.sleep.start_searching());
+            let w2 = w.clone();
+            let t = thread::spawn(move || worker(&w2, 0, 1, true));
+            // Poster: the worker is counted as searching, so this wakes no one.
+            w.queued.fetch_add(1, Ordering::SeqCst);
+            w.sleep.notify_work();
+            t.join().unwrap();
+            assert_eq!(1, w.done.load(Ordering::SeqCst));
+        });
+    }
+}

@@ -1,0 +1,83 @@
+//! A fiber as the scheduler sees it.
+//!
+//! A [`Task`] is a boxed record: the saved [`Context`], the stack (taken at
+//! its first run), the closure still to run, and its id and name. A
+//! [`TaskRef`] is the one owning pointer to it; whoever holds the `TaskRef`
+//! owns the fiber (DESIGN.md invariant 1):
+//!
+//! | where the TaskRef is         | fiber state                          |
+//! |------------------------------|--------------------------------------|
+//! | a run queue or the injector  | Ready, context saved (or never run)  |
+//! | `Worker::current`            | Running on that worker               |
+//! | a waiter slot (`Waker`)      | Blocked, context saved               |
+//! | dropped by `Worker::retire`  | Finished, stack back in a pool       |
+
+use std::io;
+use std::ptr::NonNull;
+
+use super::Shared;
+use crate::arch::Context;
+use crate::loom::Arc;
+use crate::stack::Stack;
+
+/// The closure a fiber runs, with its result slot, behind a type-erased box.
+pub(crate) trait Entry: Send {
+    /// Run the closure on the fiber's own stack, catching any panic, and
+    /// publish the result to the fiber's `JoinHandle`.
+    fn run(self: Box<Self>);
+    /// The fiber cannot start (no stack could be had): drop the closure and
+    /// publish `error` as the fiber's panic payload, so its joiner sees it.
+    fn abandon(self: Box<Self>, error: io::Error);
+}
+
+/// A fiber's scheduling record. See the module docs.
+pub(crate) struct Task {
+    /// Saved stack pointer while not running; null before the first run.
+    pub(crate) ctx: Context,
+    /// Taken at first run (default size) or at spawn (custom size).
+    pub(crate) stack: Option<Stack>,
+    /// The closure, until the first run takes it.
+    pub(crate) entry: Option<Box<dyn Entry>>,
+    pub(crate) id: u64,
+    pub(crate) name: Option<Arc<str>>,
+    /// The runtime this fiber belongs to. Valid while the fiber lives: a
+    /// runtime's `Shared` outlives all its fibers (its drop waits for them).
+    pub(crate) shared: *const Shared,
+}
+
+/// The unique owning pointer to a [`Task`].
+#[derive(Debug)]
+pub(crate) struct TaskRef(NonNull<Task>);
+
+// SAFETY: a TaskRef is the sole owner of its Task; moving it to another
+// thread moves the whole fiber. The Task's closure is `Send`, its stack is
+// plain memory, and its context is only resumed by whoever owns the TaskRef.
+unsafe impl Send for TaskRef {}
+
+impl TaskRef {
+    pub(crate) fn new(task: Task) -> TaskRef {
+        TaskRef(NonNull::from(Box::leak(Box::new(task))))
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut Task {
+        self.0.as_ptr()
+    }
+
+    /// Take back the box to drop it.
+    ///
+    /// # Safety
+    ///
+    /// The fiber must have finished: nothing will switch into its context
+    /// again and no other pointer to the task is in use.
+    pub(crate) unsafe fn into_box(self) -> Box<Task> {
+        // SAFETY: the pointer came from Box::leak in `new`; the caller
+        // guarantees no other use remains.
+        unsafe { Box::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task").field("id", &self.id).field("name", &self.name).finish()
+    }
+}

@@ -1,0 +1,505 @@
+//! A worker: one OS thread running the scheduling loop of DESIGN.md.
+//!
+//! ```text
+//!  loop {
+//!      fiber = own queue (FIFO) | injector | steal half from a random worker
+//!            | search (spin) | sleep (see sleep.rs)
+//!      switch(worker ctx -> fiber ctx)         fiber runs until it switches back
+//!      -- back on the worker's own stack; the fiber's context is saved --
+//!      match transition {
+//!          Yield    => push to own queue       only now may others steal it
+//!          Block(r) => r(Waker::Fiber(f))       register it where it waits (park.rs)
+//!          Finished => stack back to the pool, drop the task
+//!      }
+//!  }
+//! ```
+//!
+//! # Who owns what
+//!
+//! A `Worker` lives on its thread's stack for the thread's whole life;
+//! `CURRENT` (a thread-local) points at it. Fiber code reaches its worker only
+//! through [`current`], which is `#[inline(never)]` and called afresh after
+//! every switch: a fiber may resume on another thread (DESIGN.md invariant
+//! 4), so an address of a thread-local computed before a switch must never
+//! be used after it. Worker fields are `Cell`s: the loop and the fiber it
+//! runs take turns on one thread, never at once.
+
+use core::cell::{Cell, RefCell, UnsafeCell};
+use core::ptr;
+
+use crossbeam_utils::Backoff;
+
+use super::park::{Register, Waker};
+use super::run_queue::{LocalQueue, Steal};
+use super::task::{Task, TaskRef};
+use super::{Shared, StatsCell};
+use crate::arch::{self, Context};
+use crate::loom::{Arc, Ordering};
+use crate::overflow::{self, AltStack, RunningFiber};
+use crate::stack::StackPool;
+
+thread_local! {
+    /// The worker whose loop runs on this thread, or null.
+    static CURRENT: Cell<*const Worker> = const { Cell::new(ptr::null()) };
+}
+
+/// The worker running on this thread now, or null.
+///
+/// Never inlined, and called again after every switch: see the module docs.
+#[inline(never)]
+pub(crate) fn current() -> *const Worker {
+    CURRENT.with(|c| c.get())
+}
+
+/// Whether the caller is running inside a fiber (of any runtime).
+pub(crate) fn in_fiber() -> bool {
+    let w = current();
+    // SAFETY: a non-null CURRENT points at the live Worker on this thread.
+    !w.is_null() && unsafe { (*w).current.get().is_some() }
+}
+
+/// What a fiber asked for when it switched back to its worker.
+#[derive(Clone, Copy, Debug)]
+enum Transition {
+    /// Nothing yet (the worker resets to this after reading it).
+    None,
+    /// Put me at the back of the run queue.
+    Yield,
+    /// Register me with this (see park.rs); the closure lives on my stack.
+    Block(*mut Register<'static>),
+    /// I am done; free me.
+    Finished,
+}
+
+/// Fiber ids are taken from a global counter in blocks, so the spawn path
+/// does not contend on it.
+const ID_BLOCK: u64 = 1024;
+static NEXT_ID: crate::loom::AtomicU64 = crate::loom::AtomicU64::new(1);
+
+/// A fresh fiber id from the global counter (for spawns outside a worker).
+pub(crate) fn global_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// How often (in scheduling ticks) a worker looks at the injector before its
+/// own queue, so fibers woken from outside cannot starve.
+const INJECTOR_EVERY: u32 = 61;
+
+/// See the module docs.
+pub(crate) struct Worker {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) local: LocalQueue<TaskRef>,
+    /// The worker loop's saved context while a fiber runs.
+    ctx: UnsafeCell<Context>,
+    /// The fiber running now, if any.
+    current: Cell<Option<ptr::NonNull<Task>>>,
+    transition: Cell<Transition>,
+    stacks: RefCell<StackPool>,
+    ids: Cell<(u64, u64)>,
+    tick: Cell<u32>,
+    rng: Cell<u64>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("index", &self.index).finish()
+    }
+}
+
+/// Aborts the process if dropped during unwinding: the scheduler's own code
+/// must never unwind (style rule 6), and nothing may unwind across a switch.
+struct AbortOnUnwind(&'static str);
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        eprintln!("heddle: fatal: {}", self.0);
+        std::process::abort();
+    }
+}
+
+impl Worker {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: LocalQueue<TaskRef>) -> Self {
+        Worker {
+            index,
+            shared,
+            local,
+            ctx: UnsafeCell::new(Context::empty()),
+            current: Cell::new(None),
+            transition: Cell::new(Transition::None),
+            stacks: RefCell::new(StackPool::default()),
+            ids: Cell::new((0, 0)),
+            tick: Cell::new(0),
+            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)),
+        }
+    }
+
+    fn stats(&self) -> &StatsCell {
+        &self.shared.stats[self.index]
+    }
+
+    /// The worker thread's body. Returns at shutdown, once no work is left.
+    pub(crate) fn run(self) {
+        let guard = AbortOnUnwind("a heddle worker's scheduling loop panicked");
+        CURRENT.with(|c| c.set(&self));
+        let _alt = AltStack::ensure();
+        let sleep = &self.shared.sleep;
+        let mut searching = false;
+        loop {
+            let task = self.next_task().or_else(|| self.steal_any()).or_else(|| {
+                searching = searching || sleep.start_searching();
+                if searching { self.spin_for_work() } else { None }
+            });
+            if let Some(task) = task {
+                if searching {
+                    searching = false;
+                    if sleep.stop_searching() {
+                        sleep.notify_work();
+                    }
+                }
+                self.run_task(task);
+                continue;
+            }
+            if self.shared.shutdown.load(Ordering::SeqCst) {
+                if searching {
+                    sleep.stop_searching();
+                }
+                break;
+            }
+            self.stats().bump_parks();
+            searching = sleep.sleep(self.index, searching, || self.has_work(), None);
+        }
+        self.stacks.borrow_mut().drain_into(&self.shared.stacks);
+        CURRENT.with(|c| c.set(ptr::null()));
+        core::mem::forget(guard);
+    }
+
+    /// Own queue, with a look at the injector every [`INJECTOR_EVERY`] ticks.
+    fn next_task(&self) -> Option<TaskRef> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick.is_multiple_of(INJECTOR_EVERY)
+            && let Some(t) = self.steal_from_injector()
+        {
+            return Some(t);
+        }
+        self.local.pop()
+    }
+
+    fn steal_from_injector(&self) -> Option<TaskRef> {
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.local) {
+                Steal::Success(t) => return Some(t),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    fn next_random(&self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// The injector, then every other worker from a random start, taking
+    /// about half of the first non-empty queue.
+    fn steal_any(&self) -> Option<TaskRef> {
+        if let Some(t) = self.steal_from_injector() {
+            return Some(t);
+        }
+        let stealers = &self.shared.stealers;
+        let n = stealers.len();
+        if n <= 1 {
+            return None;
+        }
+        loop {
+            let mut retry = false;
+            let start = (self.next_random() % n as u64) as usize;
+            for k in 0..n {
+                let victim = (start + k) % n;
+                if victim == self.index {
+                    continue;
+                }
+                self.stats().bump_steals_tried();
+                match stealers[victim].steal_batch_and_pop(&self.local) {
+                    Steal::Success(t) => {
+                        self.stats().bump_steals();
+                        return Some(t);
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Spin a little (crossbeam's Backoff) looking for work before sleeping.
+    fn spin_for_work(&self) -> Option<TaskRef> {
+        let backoff = Backoff::new();
+        loop {
+            if let Some(t) = self.local.pop().or_else(|| self.steal_any()) {
+                return Some(t);
+            }
+            if backoff.is_completed() || self.shared.shutdown.load(Ordering::Relaxed) {
+                return None;
+            }
+            backoff.snooze();
+        }
+    }
+
+    /// Whether any queue holds a fiber, or the runtime shuts down.
+    fn has_work(&self) -> bool {
+        !self.local.is_empty()
+            || !self.shared.injector.is_empty()
+            || self.shared.stealers.iter().any(|s| !s.is_empty())
+            || self.shared.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// A fresh fiber id, from this worker's block of ids.
+    pub(crate) fn next_id(&self) -> u64 {
+        let (next, end) = self.ids.get();
+        if next < end {
+            self.ids.set((next + 1, end));
+            return next;
+        }
+        let base = NEXT_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+        self.ids.set((base + 1, base + ID_BLOCK));
+        base
+    }
+
+    /// Switch into `task` and deal with whatever it asks for when it comes back.
+    fn run_task(&self, task: TaskRef) {
+        // SAFETY: we own `task` (it came off a queue), so nobody else touches
+        // the Task; the fiber is not running, so its fields are ours to use.
+        let fresh = unsafe { (*task.as_ptr()).ctx.rsp().is_null() };
+        let task = if fresh {
+            match self.start(task) {
+                Some(task) => task,
+                None => return,
+            }
+        } else {
+            task
+        };
+        let t = task.as_ptr();
+        // SAFETY: as above; the stack is set once the task has started.
+        let (guard, size, id, name) = unsafe {
+            let stack = (*t).stack.as_ref().expect("a started fiber has a stack");
+            let (ptr, len) = match &(*t).name {
+                Some(n) => (n.as_ptr(), n.len()),
+                None => (ptr::null(), 0),
+            };
+            (stack.guard(), stack.size(), (*t).id, (ptr, len))
+        };
+        overflow::set_running(RunningFiber { guard, size, id, name: name.0, name_len: name.1 });
+        self.current.set(ptr::NonNull::new(t));
+        self.stats().bump_switches();
+        // SAFETY: the task's context was saved by its last switch away (or
+        // made by `init_stack` in `start`) and has not been resumed since: we
+        // own the TaskRef. Our own ctx slot is valid for the write and stays
+        // so while the fiber runs (the Worker outlives every switch). The
+        // fiber's entry catches all panics, so nothing unwinds back here.
+        unsafe { arch::switch((*self.ctx.get()).slot(), (*t).ctx.rsp()) };
+        // Back on the worker's stack: the fiber's context is fully saved.
+        overflow::clear_running();
+        self.current.set(None);
+        match self.transition.replace(Transition::None) {
+            Transition::Yield => {
+                self.local.push(task);
+                if self.local.len() > 1 {
+                    self.shared.sleep.hint_surplus();
+                }
+            }
+            Transition::Block(register) => {
+                // SAFETY: the closure lives on the blocked fiber's stack,
+                // which stays put until the fiber is resumed, and only we can
+                // resume it until the closure publishes the waker. After the
+                // call we never touch the closure again (park.rs).
+                let outcome = unsafe { (*register)(Waker::Fiber(task)) };
+                if let Err(waker) = outcome {
+                    match waker {
+                        Waker::Fiber(task) => self.local.push(task),
+                        Waker::Thread(_) => panic!("block handed back a thread waker for a fiber"),
+                    }
+                }
+            }
+            Transition::Finished => self.retire(task),
+            Transition::None => panic!("a fiber switched back to its worker without a transition"),
+        }
+    }
+
+    /// First run: give the task a stack and an initial frame. Returns the
+    /// task to run, or `None` if no stack could be had (the task was then
+    /// failed to its joiner and retired).
+    fn start(&self, task: TaskRef) -> Option<TaskRef> {
+        let t = task.as_ptr();
+        // SAFETY: we own the task and it has never run, so its fields are
+        // ours; the stack top is 16-byte aligned and stays mapped while the
+        // task holds the stack.
+        unsafe {
+            if (*t).stack.is_none() {
+                match self.stacks.borrow_mut().take(&self.shared.stacks) {
+                    Ok(s) => (*t).stack = Some(s),
+                    Err(e) => {
+                        let entry = (*t).entry.take().expect("unstarted fiber has its closure");
+                        entry.abandon(e);
+                        self.retire(task);
+                        return None;
+                    }
+                }
+            }
+            let top = (*t).stack.as_ref().expect("just set").top();
+            (*t).ctx = arch::init_stack(top, task_main, t.cast());
+        }
+        self.stats().bump_fibers_run();
+        Some(task)
+    }
+
+    /// A fiber finished: return its stack and free it.
+    fn retire(&self, task: TaskRef) {
+        // SAFETY: the fiber switched back with Finished (or never started),
+        // so nothing will resume it and we hold the only pointer.
+        let mut task = unsafe { task.into_box() };
+        if let Some(stack) = task.stack.take() {
+            self.stacks.borrow_mut().put(stack, &self.shared.stacks);
+        }
+        drop(task);
+        self.shared.fiber_finished();
+    }
+}
+
+/// The entry function of every fiber (see `arch::init_stack`).
+///
+/// # Safety
+///
+/// `arg` is the fiber's `*mut Task`, passed by `Worker::start`.
+unsafe extern "sysv64" fn task_main(arg: *mut u8) -> ! {
+    let task = arg.cast::<Task>();
+    // SAFETY: the worker that started us owns the task and is suspended in
+    // `switch` until we switch back, so the entry is ours to take.
+    let entry = unsafe { (*task).entry.take() }.expect("fiber started without a closure");
+    let guard = AbortOnUnwind("a panic escaped a fiber's entry");
+    entry.run(); // catches the closure's panics itself
+    core::mem::forget(guard);
+    suspend(Transition::Finished);
+    // A finished fiber is never resumed.
+    std::process::abort();
+}
+
+/// In a fiber: switch back to the worker with `transition`. Returns when the
+/// fiber is resumed, possibly on another worker's thread.
+fn suspend(transition: Transition) {
+    let w = current();
+    assert!(!w.is_null(), "heddle: suspend called outside a fiber");
+    // SAFETY: `w` is the live Worker of this thread (CURRENT is set for its
+    // whole loop). Everything read through it is read before the switch.
+    unsafe {
+        let w = &*w;
+        let task = w.current.get().expect("heddle: suspend called outside a fiber");
+        w.transition.set(transition);
+        let worker_rsp = (*w.ctx.get()).rsp();
+        // SAFETY: the worker's context was saved by its switch into us and
+        // is resumed only here; our ctx slot lives in our Task, which stays
+        // alive while we are suspended.
+        arch::switch((*task.as_ptr()).ctx.slot(), worker_rsp);
+        // Resumed, maybe on another thread: `w` is stale from here on.
+    }
+}
+
+/// In a fiber: let the worker run its other Ready fibers, then continue.
+pub(crate) fn yield_now() -> bool {
+    if !in_fiber() {
+        return false;
+    }
+    suspend(Transition::Yield);
+    true
+}
+
+/// In a fiber: block (see park.rs). Must be called inside a fiber.
+pub(crate) fn suspend_blocked(register: &mut Register<'_>) {
+    // SAFETY: only the lifetime is erased. The worker calls the closure
+    // while this frame is suspended (so the borrow is live) and never after
+    // the call returns.
+    let register: *mut Register<'static> =
+        unsafe { core::mem::transmute::<*mut Register<'_>, *mut Register<'static>>(register) };
+    suspend(Transition::Block(register));
+}
+
+/// Make a woken fiber runnable: onto this worker's queue if we are one of
+/// its runtime's workers, otherwise onto its runtime's injector.
+pub(crate) fn schedule(task: TaskRef) {
+    // SAFETY: `shared` outlives every live fiber of its runtime (task.rs).
+    let shared_ptr = unsafe { (*task.as_ptr()).shared };
+    let w = current();
+    // SAFETY: a non-null CURRENT is this thread's live Worker.
+    if !w.is_null() && ptr::eq(Arc::as_ptr(unsafe { &(*w).shared }), shared_ptr) {
+        // SAFETY: as above.
+        let w = unsafe { &*w };
+        w.local.push(task);
+        w.shared.sleep.notify_work();
+        return;
+    }
+    // From outside the runtime: hold a reference of our own, since the fiber
+    // may run, finish and let the runtime drop before we are done here.
+    // SAFETY: the task is live, so its runtime's Arc<Shared> is too, and
+    // bumping the count of a live Arc through its raw pointer is allowed.
+    let shared = unsafe {
+        Arc::increment_strong_count(shared_ptr);
+        Arc::from_raw(shared_ptr)
+    };
+    shared.injector.push(task);
+    shared.sleep.notify_work();
+}
+
+/// Queue a new fiber: onto `w`'s queue when given (spawn inside a worker of
+/// the same runtime), otherwise onto the injector.
+pub(crate) fn push_new(shared: &Shared, task: TaskRef) {
+    let w = current();
+    // SAFETY: a non-null CURRENT is this thread's live Worker.
+    if !w.is_null() && ptr::eq(Arc::as_ptr(unsafe { &(*w).shared }), shared) {
+        // SAFETY: as above.
+        unsafe { (*w).local.push(task) };
+    } else {
+        shared.injector.push(task);
+    }
+    shared.sleep.notify_work();
+}
+
+/// A fresh id for a fiber spawned into `shared`.
+pub(crate) fn new_id(shared: &Shared) -> u64 {
+    let w = current();
+    // SAFETY: a non-null CURRENT is this thread's live Worker.
+    if !w.is_null() && ptr::eq(Arc::as_ptr(unsafe { &(*w).shared }), shared) {
+        // SAFETY: as above.
+        unsafe { (*w).next_id() }
+    } else {
+        global_id()
+    }
+}
+
+/// The task running on this thread, if inside a fiber.
+pub(crate) fn current_task() -> Option<*const Task> {
+    let w = current();
+    if w.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null CURRENT is this thread's live Worker.
+    unsafe { (*w).current.get().map(|t| t.as_ptr().cast_const()) }
+}
+
+/// The runtime of the fiber running on this thread, if any.
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    let w = current();
+    if w.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null CURRENT is this thread's live Worker.
+    unsafe { (*w).current.get().map(|_| (*w).shared.clone()) }
+}
