@@ -114,6 +114,7 @@ compile_error!(
 
 mod loom;
 mod scheduler;
+pub mod sync;
 
 #[cfg(not(loom))]
 mod arch;

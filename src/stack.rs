@@ -127,18 +127,6 @@ impl Stack {
         (lo, lo + page_size())
     }
 
-    /// Give the usable pages back to the kernel; they read as zero next time.
-    fn release_pages(&self) {
-        // SAFETY: the usable range belongs to this stack, which no fiber is
-        // running on (it is free); DONTNEED only drops its contents.
-        unsafe {
-            libc::madvise(
-                self.base.as_ptr().add(page_size()).cast(),
-                self.size,
-                libc::MADV_DONTNEED,
-            );
-        }
-    }
 }
 
 impl Drop for Stack {
@@ -248,9 +236,9 @@ struct Slabs {
     maps: Vec<(usize, usize)>,
     /// Stacks given back by pools.
     free: Vec<Stack>,
-    /// Next never-used slot of the newest slab, and how many remain there.
-    carve_next: usize,
-    carve_left: usize,
+    /// Never-used slots: (next slot's base, slots left), one entry per slab
+    /// not yet carved up; carved from the last entry.
+    uncarved: Vec<(usize, usize)>,
 }
 
 impl StackAllocator {
@@ -266,8 +254,7 @@ impl StackAllocator {
             inner: Mutex::new(Slabs {
                 maps: Vec::new(),
                 free: Vec::new(),
-                carve_next: 0,
-                carve_left: 0,
+                uncarved: Vec::new(),
             }),
         }
     }
@@ -322,8 +309,7 @@ impl StackAllocator {
             unsafe { libc::munmap(base.as_ptr().add(used).cast(), len - used) };
         }
         inner.maps.push((base.as_ptr() as usize, used));
-        inner.carve_next = base.as_ptr() as usize;
-        inner.carve_left = guarded;
+        inner.uncarved.push((base.as_ptr() as usize, guarded));
         self.mapped.fetch_add(guarded, Ordering::Release);
         Ok(())
     }
@@ -336,15 +322,19 @@ impl StackAllocator {
         out.extend(inner.free.drain(start..));
         let mut want = n - from_free;
         while want > 0 {
-            if inner.carve_left == 0 {
+            let Some(last) = inner.uncarved.last_mut() else {
                 if !out.is_empty() {
                     break;
                 }
                 self.map_slab(&mut inner)?;
+                continue;
+            };
+            let base = last.0;
+            last.0 += self.stride;
+            last.1 -= 1;
+            if last.1 == 0 {
+                inner.uncarved.pop();
             }
-            let base = inner.carve_next;
-            inner.carve_next += self.stride;
-            inner.carve_left -= 1;
             want -= 1;
             out.push(Stack {
                 // SAFETY: carve_next is inside a live slab, never null.
@@ -356,16 +346,45 @@ impl StackAllocator {
         Ok(())
     }
 
-    /// Take back free stacks from a pool.
+    /// Take back free stacks from a pool. Past [`GLOBAL_KEEP`] free stacks,
+    /// their pages go back to the kernel: runs of adjacent stacks in one
+    /// `madvise` each (guard markers survive `MADV_DONTNEED`, and under the
+    /// `mprotect` fallback the call just spans the PROT_NONE pages), done
+    /// outside the lock.
     pub(crate) fn give_back(&self, stacks: impl Iterator<Item = Stack>) {
-        let mut inner = self.inner.lock();
-        for s in stacks {
-            debug_assert!(!s.owned && s.size == self.size);
-            if inner.free.len() >= GLOBAL_KEEP {
-                s.release_pages();
+        let mut release = Vec::new();
+        {
+            let mut inner = self.inner.lock();
+            for s in stacks {
+                debug_assert!(!s.owned && s.size == self.size);
+                if inner.free.len() >= GLOBAL_KEEP {
+                    release.push(s);
+                } else {
+                    inner.free.push(s);
+                }
             }
-            inner.free.push(s);
         }
+        if release.is_empty() {
+            return;
+        }
+        release.sort_by_key(|s| s.base.as_ptr() as usize);
+        let page = page_size();
+        let mut i = 0;
+        while i < release.len() {
+            let mut j = i + 1;
+            while j < release.len()
+                && release[j].base.as_ptr() as usize == release[j - 1].base.as_ptr() as usize + self.stride
+            {
+                j += 1;
+            }
+            let start = release[i].base.as_ptr() as usize + page;
+            let end = release[j - 1].top() as usize;
+            // SAFETY: the range covers free stacks of ours (and the guard
+            // pages between them) inside one slab; no fiber runs on them.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+            i = j;
+        }
+        self.inner.lock().free.extend(release);
     }
 }
 

@@ -1,0 +1,19 @@
+//! Fiber-aware synchronization.
+//!
+//! Every blocking operation here parks the calling *fiber*, never its
+//! worker thread: the worker runs other fibers meanwhile. Called from a
+//! plain OS thread, the same operation blocks the thread. All of them are
+//! built on one wait-queue primitive (`wait_queue.rs`) that implements the
+//! park/wake protocol once.
+
+pub(crate) mod wait_queue;
+
+#[cfg(not(loom))]
+mod mutex;
+#[cfg(not(loom))]
+mod wait_group;
+
+#[cfg(not(loom))]
+pub use self::mutex::{Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub use self::wait_group::WaitGroup;

@@ -1,0 +1,115 @@
+//! With the address-space limit (RLIMIT_AS) set low, spawning returns an
+//! error that says what ran out, fibers already running are unaffected, and
+//! the runtime carries on once the limit is raised again. Runs in a child
+//! process (the limit is process-wide): this binary re-executes itself.
+
+use std::process::Command;
+use std::sync::Arc;
+
+const ROLE: &str = "HEDDLE_RLIMIT_CHILD";
+
+fn vm_size() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = s.lines().find(|l| l.starts_with("VmSize:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+fn set_as_limit(bytes: u64) {
+    let lim = libc::rlimit { rlim_cur: bytes, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: setrlimit with a valid struct.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+}
+
+fn child() {
+    // A failed assertion must not unwind into dropping a runtime whose
+    // fibers wait on a gate that will never open: report and exit at once.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::exit(101);
+    }));
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let gate = Arc::new(heddle::sync::WaitGroup::new());
+    gate.add(1);
+    let mut handles = Vec::with_capacity(1_000_000);
+    let spawn = |handles: &mut Vec<_>| {
+        let g = gate.clone();
+        heddle::fiber::Builder::new().spawn_on(&rt, move || {
+            g.wait();
+            1u64
+        })
+        .map(|h| handles.push(h))
+    };
+    for _ in 0..100 {
+        spawn(&mut handles).unwrap();
+    }
+    // A fiber already running when the limit bites: it must finish normally.
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let go = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU64::new(0));
+    let (g, r) = (go.clone(), rounds.clone());
+    let runner = rt.spawn(move || {
+        while !g.load(Ordering::Acquire) {
+            r.fetch_add(1, Ordering::Relaxed);
+            heddle::yield_now();
+        }
+        5
+    });
+    while rounds.load(Ordering::Relaxed) == 0 {
+        std::thread::yield_now(); // make sure it is running before the limit
+    }
+    // Room for a few more slabs of stacks, not for a million stacks.
+    set_as_limit(vm_size() + (256 << 20));
+    let err = loop {
+        if let Err(e) = spawn(&mut handles) {
+            break e;
+        }
+        assert!(handles.len() < 1_000_000, "the limit never bit");
+    };
+    let msg = err.to_string();
+    assert!(msg.contains("cannot map") && msg.contains("RLIMIT_AS"), "{msg}");
+    let before_raise = handles.len();
+    // Running fibers are unaffected.
+    go.store(true, Ordering::Release);
+    assert_eq!(runner.join().unwrap(), 5);
+    set_as_limit(libc::RLIM_INFINITY);
+    for _ in 0..1000 {
+        spawn(&mut handles).unwrap();
+    }
+    gate.done();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(total as usize, before_raise + 1000);
+    println!("CHILD-OK spawned {before_raise} before the limit; error: {msg}");
+}
+
+#[test]
+fn rlimit_child_entry() {
+    if std::env::var(ROLE).is_ok() {
+        child();
+    }
+}
+
+#[test]
+fn low_address_space_limit_gives_an_error_and_the_runtime_carries_on() {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "rlimit_child_entry", "--nocapture", "--test-threads=1"])
+        .env(ROLE, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Never hang the suite: the child gets two minutes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the child did not finish in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("CHILD-OK"), "child did not finish: {stdout}\n{stderr}");
+}

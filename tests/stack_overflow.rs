@@ -1,0 +1,162 @@
+//! A fiber that overflows its stack gets a clear report and an abort, like a
+//! std thread; a fiber that stays just inside a small stack is fine.
+//!
+//! The overflow runs in a child process: this test binary re-executes itself
+//! (rayon's trick) with an environment variable that selects the child role,
+//! and the parent checks the signal and stderr.
+
+use std::process::Command;
+
+const ROLE: &str = "HEDDLE_OVERFLOW_CHILD";
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let buf = std::hint::black_box([depth as u8; 256]);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1) + buf[7] as u64
+}
+
+fn child(role: &str) {
+    if role == "slab" {
+        return slab_child();
+    }
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let b = heddle::fiber::Builder::new().stack_size(64 * 1024);
+    let b = if role == "named" { b.name("deep-diver") } else { b };
+    let h = b.spawn_on(&rt, || recurse(0)).unwrap();
+    let _ = h.join();
+    unreachable!("the overflow should have aborted the process");
+}
+
+/// Overflow on a pooled slab stack, after thousands of stacks went through
+/// the pools and back to the kernel (`MADV_DONTNEED` in runs): the guard
+/// pages must still be there.
+fn slab_child() {
+    use std::sync::Arc;
+    let rt = heddle::Builder::new().workers(2).stack_size(64 * 1024).build().unwrap();
+    for _ in 0..2 {
+        let gate = Arc::new(heddle::sync::WaitGroup::new());
+        gate.add(1);
+        let hs: Vec<_> = (0..5000)
+            .map(|_| {
+                let g = gate.clone();
+                rt.spawn(move || g.wait())
+            })
+            .collect();
+        gate.done();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    }
+    let h = heddle::fiber::Builder::new().name("slab-diver").spawn_on(&rt, || recurse(0)).unwrap();
+    let _ = h.join();
+    unreachable!("the overflow should have aborted the process");
+}
+
+fn run_child(role: &str) -> (Option<i32>, String) {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["--exact", "overflow_child_entry", "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .output()
+        .unwrap();
+    (out.status.signal(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The child's entry point; does nothing unless re-executed by the parent.
+#[test]
+fn overflow_child_entry() {
+    if let Ok(role) = std::env::var(ROLE) {
+        child(&role);
+    }
+}
+
+#[test]
+fn unbounded_recursion_in_a_named_fiber_aborts_with_a_report() {
+    let (signal, stderr) = run_child("named");
+    assert_eq!(signal, Some(libc::SIGABRT), "stderr: {stderr}");
+    assert!(
+        stderr.contains("fiber 'deep-diver' has overflowed its stack (65536 bytes)"),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
+fn unnamed_fibers_are_reported_by_id() {
+    let (signal, stderr) = run_child("unnamed");
+    assert_eq!(signal, Some(libc::SIGABRT), "stderr: {stderr}");
+    let line = stderr.lines().find(|l| l.contains("has overflowed its stack")).unwrap_or_else(|| panic!("stderr: {stderr}"));
+    assert!(line.starts_with("fiber '#") && line.ends_with("' has overflowed its stack (65536 bytes)"), "{line}");
+}
+
+#[test]
+fn overflow_on_a_recycled_slab_stack_is_caught() {
+    let (signal, stderr) = run_child("slab");
+    assert_eq!(signal, Some(libc::SIGABRT), "stderr: {stderr}");
+    assert!(stderr.contains("fiber 'slab-diver' has overflowed its stack (65536 bytes)"), "stderr: {stderr}");
+}
+
+#[test]
+fn sixteen_kib_stack_used_to_just_under_its_limit() {
+    // Recurse until this fiber has used all but 3 KiB of its 16 KiB stack,
+    // measured from the addresses of locals, then come back.
+    #[inline(never)]
+    fn dig(top: usize, limit: usize) -> usize {
+        let marker = std::hint::black_box([0u8; 128]);
+        let here = marker.as_ptr() as usize;
+        let used = top - here;
+        if used + 3 * 1024 >= limit {
+            return used;
+        }
+        dig(top, limit).max(std::hint::black_box(marker[0]) as usize)
+    }
+    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let limit = heddle::MIN_STACK_SIZE;
+    let h = heddle::fiber::Builder::new()
+        .stack_size(limit)
+        .spawn_on(&rt, move || {
+            let anchor = std::hint::black_box([0u8; 1]);
+            let top = anchor.as_ptr() as usize;
+            dig(top, limit)
+        })
+        .unwrap();
+    let used = h.join().unwrap();
+    assert!(used >= limit - 3 * 1024 && used < limit, "used {used} of {limit}");
+}
+
+#[test]
+fn std_threads_still_get_std_overflow_reports() {
+    // Our handler passes faults it does not own to the previous handler, so
+    // a plain thread's overflow is still std's "has overflowed its stack".
+    use std::os::unix::process::ExitStatusExt;
+    if std::env::var("HEDDLE_THREAD_OVERFLOW_CHILD").is_ok() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["--exact", "thread_overflow_child_entry", "--nocapture"])
+        .env("HEDDLE_THREAD_OVERFLOW_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "status {:?} stderr: {stderr} stdout: {stdout}", out.status);
+    let line = stderr.lines().find(|l| l.contains("has overflowed its stack")).unwrap_or("");
+    assert!(line.starts_with("thread 'victim'"), "stderr: {stderr}");
+    assert!(!stderr.contains("fiber '"), "misreported as a fiber: {stderr}");
+}
+
+#[test]
+fn thread_overflow_child_entry() {
+    if std::env::var("HEDDLE_THREAD_OVERFLOW_CHILD").is_ok() {
+        let _rt = heddle::Builder::new().workers(1).build().unwrap(); // installs our handler
+        let t = std::thread::Builder::new()
+            .name("victim".into())
+            .stack_size(64 * 1024)
+            .spawn(|| recurse(0))
+            .unwrap();
+        let _ = t.join();
+        unreachable!();
+    }
+}

@@ -1,0 +1,53 @@
+//! The fiber-aware Mutex: exact totals under contention from fibers on
+//! several workers and from plain threads at once.
+
+use std::sync::Arc;
+
+#[test]
+fn counter_reaches_exact_total_under_mixed_contention() {
+    for workers in [2, 8] {
+        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let m = Arc::new(heddle::sync::Mutex::new(0u64));
+        let fibers: Vec<_> = (0..200)
+            .map(|i| {
+                let m = m.clone();
+                rt.spawn(move || {
+                    for k in 0..200 {
+                        let mut g = m.lock();
+                        let v = *g;
+                        if (i + k) % 17 == 0 {
+                            heddle::yield_now(); // hold it across a yield
+                        }
+                        *g = v + 1;
+                    }
+                })
+            })
+            .collect();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..5000 {
+                        *m.lock() += 1;
+                    }
+                })
+            })
+            .collect();
+        fibers.into_iter().for_each(|h| h.join().unwrap());
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(*m.lock(), 200 * 200 + 4 * 5000, "{workers} workers");
+    }
+}
+
+#[test]
+fn a_panic_while_locked_unlocks() {
+    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let m = Arc::new(heddle::sync::Mutex::new(1));
+    let m2 = m.clone();
+    let r = rt.spawn(move || {
+        let _g = m2.lock();
+        panic!("while holding the lock");
+    });
+    assert!(r.join().is_err());
+    assert_eq!(*m.try_lock().expect("unlocked by the unwind"), 1);
+}
