@@ -33,7 +33,13 @@ fn block_on_reraises_the_panic() {
 
 #[test]
 fn panics_in_many_fibers_are_all_reported() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    for workers in [2, 8] {
+        panics_on(workers);
+    }
+}
+
+fn panics_on(workers: usize) {
+    let rt = heddle::Builder::new().workers(workers).build().unwrap();
     let hs: Vec<_> = (0..200)
         .map(|i| {
             rt.spawn(move || {

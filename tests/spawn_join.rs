@@ -5,33 +5,39 @@ use std::sync::Arc;
 
 #[test]
 fn spawn_join_100k_from_a_fiber() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
-    let sum = rt.block_on(|| {
-        let mut sum = 0u64;
-        for i in 0..100_000u64 {
-            sum += heddle::spawn(move || i).join().unwrap();
-        }
-        sum
-    });
-    assert_eq!(sum, 100_000 * 99_999 / 2);
+    for workers in [1, 2, 8] {
+        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let sum = rt.block_on(|| {
+            let mut sum = 0u64;
+            for i in 0..100_000u64 {
+                sum += heddle::spawn(move || i).join().unwrap();
+            }
+            sum
+        });
+        assert_eq!(sum, 100_000 * 99_999 / 2, "{workers} workers");
+    }
 }
 
 #[test]
 fn spawn_join_100k_from_a_thread() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
-    let mut sum = 0u64;
-    for i in 0..100_000u64 {
-        sum += rt.spawn(move || i * 2).join().unwrap();
+    for workers in [1, 2, 8] {
+        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let mut sum = 0u64;
+        for i in 0..100_000u64 {
+            sum += rt.spawn(move || i * 2).join().unwrap();
+        }
+        assert_eq!(sum, 100_000 * 99_999, "{workers} workers");
     }
-    assert_eq!(sum, 100_000 * 99_999);
 }
 
 #[test]
 fn many_outstanding_handles_from_a_thread() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
-    let hs: Vec<_> = (0..10_000u64).map(|i| rt.spawn(move || i)).collect();
-    let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
-    assert_eq!(sum, 10_000 * 9_999 / 2);
+    for workers in [2, 8] {
+        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let hs: Vec<_> = (0..10_000u64).map(|i| rt.spawn(move || i)).collect();
+        let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(sum, 10_000 * 9_999 / 2);
+    }
 }
 
 #[test]

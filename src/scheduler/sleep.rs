@@ -204,32 +204,62 @@ impl Sleep {
 #[cfg(all(test, loom))]
 mod tests {
     use super::*;
-    use crate::loom::{AtomicBool, Arc};
+    use crate::loom::{Arc, AtomicBool};
+    use crate::scheduler::run_queue::{Injector, LocalQueue, Steal, Stealer};
     use loom::thread;
 
-    /// A toy run queue: a counter of queued items.
+    /// Workers with the run-queue stand-in: a local FIFO each, stealers,
+    /// and an injector that the poster pushes to.
     struct World {
         sleep: Sleep,
-        queued: AtomicUsize,
+        injector: Injector<u32>,
+        stealers: Vec<Stealer<u32>>,
         done: AtomicUsize,
         shutdown: AtomicBool,
     }
 
-    fn worker(w: &World, index: usize, total: usize, mut searching: bool) {
-        loop {
-            // try to take an item
-            let mut n = w.queued.load(Ordering::SeqCst);
-            let mut got = false;
-            while n > 0 {
-                match w.queued.compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst) {
-                    Ok(_) => {
-                        got = true;
-                        break;
-                    }
-                    Err(a) => n = a,
+    impl World {
+        fn new(workers: usize) -> (Arc<World>, Vec<LocalQueue<u32>>) {
+            let locals: Vec<_> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
+            let w = World {
+                sleep: Sleep::new(workers),
+                injector: Injector::new(),
+                stealers: locals.iter().map(|l| l.stealer()).collect(),
+                done: AtomicUsize::new(0),
+                shutdown: AtomicBool::new(false),
+            };
+            (Arc::new(w), locals)
+        }
+
+        fn find(&self, index: usize, local: &LocalQueue<u32>) -> Option<u32> {
+            if let Some(t) = local.pop() {
+                return Some(t);
+            }
+            if let Steal::Success(t) = self.injector.steal_batch_and_pop(local) {
+                return Some(t);
+            }
+            for (i, s) in self.stealers.iter().enumerate() {
+                if i != index
+                    && let Steal::Success(t) = s.steal_batch_and_pop(local)
+                {
+                    return Some(t);
                 }
             }
-            if got {
+            None
+        }
+
+        fn has_work(&self, local: &LocalQueue<u32>) -> bool {
+            !local.is_empty()
+                || !self.injector.is_empty()
+                || self.stealers.iter().any(|s| !s.is_empty())
+                || self.shutdown.load(Ordering::SeqCst)
+        }
+    }
+
+    /// The worker loop of worker.rs, minus the fibers.
+    fn worker(w: &World, index: usize, local: LocalQueue<u32>, total: usize, mut searching: bool) {
+        loop {
+            if w.find(index, &local).is_some() {
                 if searching {
                     searching = false;
                     if w.sleep.stop_searching() {
@@ -248,36 +278,28 @@ mod tests {
                 }
                 return;
             }
-            searching = w.sleep.sleep(
-                index,
-                searching,
-                || w.queued.load(Ordering::SeqCst) > 0 || w.shutdown.load(Ordering::SeqCst),
-                None,
-            );
+            searching = w.sleep.sleep(index, searching, || w.has_work(&local), None);
         }
     }
 
-    /// Two sleepy workers, one poster of two items: every item is taken, and
+    /// Two sleepy workers, one poster of two fibers: every fiber is run and
     /// every worker exits (a lost wake-up would leave one parked forever,
     /// which loom reports as a deadlock).
     #[test]
     fn no_lost_wakeup() {
         loom::model(|| {
             let total = 2;
-            let w = Arc::new(World {
-                sleep: Sleep::new(2),
-                queued: AtomicUsize::new(0),
-                done: AtomicUsize::new(0),
-                shutdown: AtomicBool::new(false),
-            });
-            let ws: Vec<_> = (0..2)
-                .map(|i| {
+            let (w, locals) = World::new(2);
+            let ws: Vec<_> = locals
+                .into_iter()
+                .enumerate()
+                .map(|(i, local)| {
                     let w = w.clone();
-                    thread::spawn(move || worker(&w, i, total, false))
+                    thread::spawn(move || worker(&w, i, local, total, false))
                 })
                 .collect();
-            for _ in 0..total {
-                w.queued.fetch_add(1, Ordering::SeqCst);
+            for t in 0..total as u32 {
+                w.injector.push(t);
                 w.sleep.notify_work();
             }
             for h in ws {
@@ -288,21 +310,17 @@ mod tests {
         });
     }
 
-    /// A searcher that gives up races a poster that saw it searching.
+    /// A searcher that gives up races a poster that saw it searching (and
+    /// so woke no one): the searcher's re-check must find the fiber.
     #[test]
     fn last_searcher_rechecks() {
         loom::model(|| {
-            let w = Arc::new(World {
-                sleep: Sleep::new(2),
-                queued: AtomicUsize::new(0),
-                done: AtomicUsize::new(0),
-                shutdown: AtomicBool::new(false),
-            });
+            let (w, mut locals) = World::new(2);
             assert!(w.sleep.start_searching());
+            let local = locals.remove(0);
             let w2 = w.clone();
-            let t = thread::spawn(move || worker(&w2, 0, 1, true));
-            // Poster: the worker is counted as searching, so this wakes no one.
-            w.queued.fetch_add(1, Ordering::SeqCst);
+            let t = thread::spawn(move || worker(&w2, 0, local, 1, true));
+            w.injector.push(7);
             w.sleep.notify_work();
             t.join().unwrap();
             assert_eq!(1, w.done.load(Ordering::SeqCst));
