@@ -270,7 +270,7 @@ impl Builder {
         T: Send + 'static,
     {
         // SAFETY: F and T are 'static, so nothing they borrow can expire.
-        unsafe { self.spawn_unchecked(shared, f) }
+        unsafe { self.spawn_unchecked_with(shared, f, None) }
     }
 
     /// Spawn without requiring `'static`.
@@ -279,10 +279,12 @@ impl Builder {
     ///
     /// The caller must make sure the fiber finishes (its closure has run or
     /// been dropped) before anything `f` or `T` borrows goes away.
-    pub(crate) unsafe fn spawn_unchecked<'a, F, T>(
+    /// `done`, if given, is lowered once the fiber's result is stored.
+    pub(crate) unsafe fn spawn_unchecked_with<'a, F, T>(
         self,
         shared: &Shared,
         f: F,
+        done: Option<Arc<crate::sync::WaitGroup>>,
     ) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'a,
@@ -307,7 +309,7 @@ impl Builder {
         let id = worker::new_id(shared);
         let packet = Arc::new(Packet::new());
         let entry: Box<dyn crate::scheduler::task::Entry + 'a> =
-            Box::new(Spawned { f, packet: packet.clone() });
+            Box::new(Spawned { f, packet: packet.clone(), done });
         // SAFETY: only the lifetime is erased; the caller guarantees the
         // fiber finishes before 'a ends.
         let entry: Box<dyn crate::scheduler::task::Entry + 'static> =

@@ -42,6 +42,10 @@ impl<T> JoinHandle<T> {
         JoinHandle { packet, fiber }
     }
 
+    pub(crate) fn packet(&self) -> &Arc<ResultPacket<T>> {
+        &self.packet
+    }
+
     /// Wait for the fiber to finish and return its result: `Ok` with its
     /// return value, or `Err` with the payload it panicked with.
     ///
@@ -106,6 +110,8 @@ impl<T> JoinHandle<T> {
 pub(crate) struct Spawned<F, T> {
     pub(crate) f: F,
     pub(crate) packet: Arc<ResultPacket<T>>,
+    /// Lowered after the result is stored (scoped fibers).
+    pub(crate) done: Option<Arc<crate::sync::WaitGroup>>,
 }
 
 impl<F, T> Entry for Spawned<F, T>
@@ -114,18 +120,24 @@ where
     T: Send,
 {
     fn run(self: Box<Self>) {
-        let Spawned { f, packet } = *self;
+        let Spawned { f, packet, done } = *self;
         if let Some(waker) = packet.complete_with(|| panic::catch_unwind(AssertUnwindSafe(f))) {
             waker.wake();
+        }
+        if let Some(done) = done {
+            done.done();
         }
     }
 
     fn abandon(self: Box<Self>, error: io::Error) {
-        let Spawned { f, packet } = *self;
+        let Spawned { f, packet, done } = *self;
         drop(f);
         let payload: Box<dyn Any + Send> = Box::new(error.to_string());
         if let Some(waker) = packet.complete(Err(payload)) {
             waker.wake();
+        }
+        if let Some(done) = done {
+            done.done();
         }
     }
 }

@@ -127,6 +127,8 @@ mod overflow;
 #[cfg(not(loom))]
 mod runtime;
 #[cfg(not(loom))]
+mod scope;
+#[cfg(not(loom))]
 mod stack;
 
 #[doc(hidden)]
@@ -139,3 +141,5 @@ pub use crate::fiber::{spawn, yield_now};
 pub use crate::join::JoinHandle;
 #[cfg(not(loom))]
 pub use crate::runtime::{Builder, DEFAULT_STACK_SIZE, MIN_STACK_SIZE, Runtime, WorkerStats};
+#[cfg(not(loom))]
+pub use crate::scope::{JOIN_INLINE_MIN, Scope, ScopedJoinHandle, join, scope};

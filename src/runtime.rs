@@ -363,7 +363,7 @@ impl Runtime {
         );
         // SAFETY: we join below before returning, and `join` returns only
         // once the fiber finished, so nothing `f` borrows can expire first.
-        let handle = unsafe { fiber::Builder::new().spawn_unchecked(&self.shared, f) };
+        let handle = unsafe { fiber::Builder::new().spawn_unchecked_with(&self.shared, f, None) };
         let handle = match handle {
             Ok(h) => h,
             Err(e) => panic!("{e}"),

@@ -494,6 +494,17 @@ pub(crate) fn current_task() -> Option<*const Task> {
     unsafe { (*w).current.get().map(|t| t.as_ptr().cast_const()) }
 }
 
+/// Bytes of stack left below the caller in the running fiber, if in one.
+pub(crate) fn stack_remaining() -> Option<usize> {
+    let task = current_task()?;
+    // SAFETY: the running task is ours; the worker does not touch its stack
+    // field while the fiber runs.
+    let low = unsafe { (*task).stack.as_ref()?.guard().1 };
+    let marker = 0u8;
+    let here = core::hint::black_box(&marker) as *const u8 as usize;
+    Some(here.saturating_sub(low))
+}
+
 /// The runtime of the fiber running on this thread, if any.
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     let w = current();

@@ -1,0 +1,124 @@
+//! `scope` and `join`: borrowing fibers, panics re-raised after everyone has
+//! finished, and recursion depth bounded by fibers, not by one stack.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[test]
+fn scope_borrows_a_local_vec_and_sums_it_in_parallel() {
+    for workers in [2, 8] {
+        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let data: Vec<u64> = (0..100_000).collect();
+        let mut partials = [0u64; 10];
+        let threads = rt.block_on(|| {
+            let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+            heddle::scope(|s| {
+                for (chunk, out) in data.chunks(10_000).zip(partials.iter_mut()) {
+                    let seen = &seen;
+                    s.spawn(move || {
+                        for (k, x) in chunk.iter().enumerate() {
+                            *out += x;
+                            if k % 1000 == 0 {
+                                heddle::yield_now();
+                            }
+                        }
+                        seen.lock().unwrap().insert(std::thread::current().id());
+                    });
+                }
+            });
+            seen.into_inner().unwrap().len()
+        });
+        assert_eq!(partials.iter().sum::<u64>(), 100_000 * 99_999 / 2);
+        assert!(threads >= 1);
+        assert_eq!(data.len(), 100_000); // still ours
+    }
+}
+
+#[test]
+fn a_panic_in_scope_is_reraised_after_the_others_finished() {
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let finished = AtomicUsize::new(0);
+    let r = rt.block_on(|| {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            heddle::scope(|s| {
+                s.spawn(|| panic!("one fiber fails"));
+                for _ in 0..20 {
+                    s.spawn(|| {
+                        for _ in 0..50 {
+                            heddle::yield_now();
+                        }
+                        finished.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+            })
+        }))
+    });
+    let payload = r.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"one fiber fails"));
+    assert_eq!(finished.load(Ordering::SeqCst), 20);
+}
+
+#[test]
+fn a_joined_panic_is_not_reraised() {
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let v = rt.block_on(|| {
+        heddle::scope(|s| {
+            let h = s.spawn(|| -> u32 { panic!("handled") });
+            assert!(h.join().is_err());
+            s.spawn(|| 7).join().unwrap()
+        })
+    });
+    assert_eq!(v, 7);
+}
+
+fn depth(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let (a, b) = heddle::join(|| depth(n - 1), || 1u64);
+    a + b
+}
+
+#[test]
+fn join_recursion_100k_deep_on_a_small_stack() {
+    let rt = heddle::Builder::new().workers(2).stack_size(64 * 1024).build().unwrap();
+    assert_eq!(rt.block_on(|| depth(100_000)), 100_000);
+}
+
+fn fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = heddle::join(|| fib(n - 1), || fib(n - 2));
+    a + b
+}
+
+#[test]
+fn join_computes_fib_on_several_worker_counts() {
+    for workers in [1, 2, 8] {
+        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        assert_eq!(rt.block_on(|| fib(22)), 17_711);
+    }
+    assert_eq!(fib(15), 610); // outside a fiber: sequential
+}
+
+#[test]
+fn a_panic_in_join_waits_for_the_other_side() {
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let other_done = AtomicUsize::new(0);
+    let r = rt.block_on(|| {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            heddle::join(
+                || -> () { panic!("left side") },
+                || {
+                    for _ in 0..100 {
+                        heddle::yield_now();
+                    }
+                    other_done.store(1, Ordering::SeqCst);
+                },
+            )
+        }))
+    });
+    assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"left side"));
+    assert_eq!(other_done.load(Ordering::SeqCst), 1);
+}
