@@ -355,6 +355,40 @@ where
     }
 }
 
+/// Put the current fiber to sleep for at least `duration`; its worker runs
+/// other fibers meanwhile. Outside a fiber it sleeps the thread.
+///
+/// Timers are per worker: the worker that parked the fiber wakes it, from
+/// its loop or from its idle park's timeout. Like every wait in a
+/// cooperative runtime, a wake-up can be late if that worker is busy with a
+/// fiber that does not yield.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let rt = heddle::Builder::new().workers(1).build()?;
+/// let t = Instant::now();
+/// rt.block_on(|| {
+///     // Ten fibers sleep at once on one worker: about 20 ms in all, not 200.
+///     let hs: Vec<_> = (0..10).map(|_| heddle::spawn(|| heddle::sleep(Duration::from_millis(20)))).collect();
+///     hs.into_iter().for_each(|h| h.join().unwrap());
+/// });
+/// assert!(t.elapsed() >= Duration::from_millis(20));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn sleep(duration: std::time::Duration) {
+    if !worker::in_fiber() {
+        std::thread::sleep(duration);
+        return;
+    }
+    let deadline = std::time::Instant::now() + duration;
+    while std::time::Instant::now() < deadline {
+        // Nothing but the timer holds the waker.
+        crate::scheduler::park::block_until(&mut |_waker| Ok(()), deadline);
+    }
+}
+
 /// Let the current worker run its other Ready fibers, then continue.
 ///
 /// Outside a fiber it yields the OS thread (`std::thread::yield_now`).

@@ -136,7 +136,7 @@ mod stack;
 pub mod __bench;
 
 #[cfg(not(loom))]
-pub use crate::fiber::{spawn, yield_now};
+pub use crate::fiber::{sleep, spawn, yield_now};
 #[cfg(not(loom))]
 pub use crate::join::JoinHandle;
 #[cfg(not(loom))]

@@ -31,10 +31,12 @@
 //! On a plain OS thread, `block` hands out a [`Waker::Thread`] for a
 //! per-thread [`Parker`] and sleeps on it.
 
+use std::time::Instant;
+
 use super::parker::Parker;
 use super::task::TaskRef;
 use super::worker;
-use crate::loom::Arc;
+use crate::loom::{Arc, Mutex};
 
 /// Whoever waits for a condition: a blocked fiber or a blocked OS thread.
 #[derive(Debug)]
@@ -43,14 +45,55 @@ pub(crate) enum Waker {
     Fiber(TaskRef),
     /// A plain thread parked on its parker.
     Thread(Arc<Parker>),
+    /// A waiter reachable from two places (a wait list and a timer): the
+    /// first to [`claim`](Waker::claim) it gets the real waker, the other
+    /// finds it gone. This is what keeps a timed wait from waking one fiber
+    /// twice (DESIGN.md invariant 1).
+    Once(Arc<OnceWaker>),
+}
+
+/// See [`Waker::Once`].
+///
+/// | inner   | meaning                                         |
+/// |---------|-------------------------------------------------|
+/// | `Some`  | unclaimed: the waiter still waits                |
+/// | `None`  | claimed by a notifier, or by the timeout         |
+#[derive(Debug)]
+pub(crate) struct OnceWaker {
+    inner: Mutex<Option<Waker>>,
+}
+
+impl OnceWaker {
+    pub(crate) fn new(waker: Waker) -> Arc<OnceWaker> {
+        Arc::new(OnceWaker { inner: Mutex::new(Some(waker)) })
+    }
+
+    /// Take the real waker, if nobody has yet.
+    pub(crate) fn claim(&self) -> Option<Waker> {
+        self.inner.lock().take()
+    }
 }
 
 impl Waker {
-    /// Make the waiter runnable again.
+    /// Make the waiter runnable again (a no-op for a claimed `Once`).
     pub(crate) fn wake(self) {
         match self {
             Waker::Fiber(task) => worker::schedule(task),
             Waker::Thread(parker) => parker.unpark(),
+            Waker::Once(once) => {
+                if let Some(w) = once.claim() {
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    /// The waker to fire, or `None` if this is a `Once` already claimed
+    /// (its waiter timed out or was woken through another path).
+    pub(crate) fn claim(self) -> Option<Waker> {
+        match self {
+            Waker::Once(once) => once.claim(),
+            w => Some(w),
         }
     }
 }
@@ -77,6 +120,27 @@ pub(crate) fn block(register: &mut Register<'_>) {
     }
     let parker = THREAD_PARKER.with(Arc::clone);
     if register(Waker::Thread(parker.clone())).is_ok() {
+        parker.park();
+    }
+}
+
+/// Like [`block`], but also wake up at `deadline`. The waker handed to
+/// `register` is a [`Waker::Once`] shared with a timer (the worker's, or
+/// the parked thread's own timeout); whichever fires first wins, the other
+/// finds it claimed. Callers re-check their condition and the clock.
+pub(crate) fn block_until(register: &mut Register<'_>, deadline: Instant) {
+    if worker::in_fiber() {
+        worker::suspend_blocked_until(register, deadline);
+        return;
+    }
+    let parker = THREAD_PARKER.with(Arc::clone);
+    let once = OnceWaker::new(Waker::Thread(parker.clone()));
+    if register(Waker::Once(once.clone())).is_err() {
+        return;
+    }
+    if !parker.park_until(deadline) && once.claim().is_none() {
+        // A notifier claimed the waker just as we timed out: its unpark is
+        // on the way; take the token so it cannot leak into a later park.
         parker.park();
     }
 }

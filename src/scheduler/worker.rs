@@ -25,11 +25,14 @@
 //! runs take turns on one thread, never at once.
 
 use core::cell::{Cell, RefCell, UnsafeCell};
+use core::cmp::Reverse;
 use core::ptr;
+use std::collections::BinaryHeap;
+use std::time::Instant;
 
 use crossbeam_utils::Backoff;
 
-use super::park::{Register, Waker};
+use super::park::{OnceWaker, Register, Waker};
 use super::run_queue::{LocalQueue, Steal};
 use super::task::{Task, TaskRef};
 use super::{Shared, StatsCell};
@@ -67,6 +70,8 @@ enum Transition {
     Yield,
     /// Register me with this (see park.rs); the closure lives on my stack.
     Block(*mut Register<'static>),
+    /// As `Block`, and also wake me at this instant (a timer on this worker).
+    BlockUntil(*mut Register<'static>, Instant),
     /// I am done; free me.
     Finished,
 }
@@ -96,9 +101,37 @@ pub(crate) struct Worker {
     current: Cell<Option<ptr::NonNull<Task>>>,
     transition: Cell<Transition>,
     stacks: RefCell<StackPool>,
+    /// Timed waits registered on this worker, earliest first.
+    timers: RefCell<BinaryHeap<Reverse<Timer>>>,
+    timer_seq: Cell<u64>,
     ids: Cell<(u64, u64)>,
     tick: Cell<u32>,
     rng: Cell<u64>,
+}
+
+/// A timed wait: at `deadline`, claim and fire `waker` (a no-op if the wait
+/// already ended another way). Ordered by deadline, then registration order.
+struct Timer {
+    deadline: Instant,
+    seq: u64,
+    waker: Arc<OnceWaker>,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.deadline, self.seq) == (other.deadline, other.seq)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
+    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -128,6 +161,8 @@ impl Worker {
             current: Cell::new(None),
             transition: Cell::new(Transition::None),
             stacks: RefCell::new(StackPool::default()),
+            timers: RefCell::new(BinaryHeap::new()),
+            timer_seq: Cell::new(0),
             ids: Cell::new((0, 0)),
             tick: Cell::new(0),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)),
@@ -146,6 +181,7 @@ impl Worker {
         let sleep = &self.shared.sleep;
         let mut searching = false;
         loop {
+            self.fire_timers();
             let task = self.next_task().or_else(|| self.steal_any()).or_else(|| {
                 searching = searching || sleep.start_searching();
                 if searching { self.spin_for_work() } else { None }
@@ -167,11 +203,35 @@ impl Worker {
                 break;
             }
             self.stats().bump_parks();
-            searching = sleep.sleep(self.index, searching, || self.has_work(), None);
+            let timeout = self.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            searching = sleep.sleep(self.index, searching, || self.has_work(), timeout);
         }
         self.stacks.borrow_mut().drain_into(&self.shared.stacks);
         CURRENT.with(|c| c.set(ptr::null()));
         core::mem::forget(guard);
+    }
+
+    /// Fire every timer that is due.
+    fn fire_timers(&self) {
+        let mut timers = self.timers.borrow_mut();
+        if timers.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while timers.peek().is_some_and(|t| t.0.deadline <= now) {
+            due.push(timers.pop().expect("peeked").0);
+        }
+        drop(timers);
+        for t in due {
+            if let Some(w) = t.waker.claim() {
+                w.wake(); // onto our own queue: we are this runtime's worker
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.timers.borrow().peek().map(|t| t.0.deadline)
     }
 
     /// Own queue, with a look at the injector every [`INJECTOR_EVERY`] ticks.
@@ -326,7 +386,24 @@ impl Worker {
                 if let Err(waker) = outcome {
                     match waker {
                         Waker::Fiber(task) => self.local.push(task),
-                        Waker::Thread(_) => panic!("block handed back a thread waker for a fiber"),
+                        other => panic!("block handed back {other:?} for a fiber"),
+                    }
+                }
+            }
+            Transition::BlockUntil(register, deadline) => {
+                let once = OnceWaker::new(Waker::Fiber(task));
+                // SAFETY: as for Block.
+                let outcome = unsafe { (*register)(Waker::Once(once.clone())) };
+                match outcome {
+                    // Ready already: nobody else saw the waker; run it again.
+                    Err(_) => match once.claim() {
+                        Some(Waker::Fiber(task)) => self.local.push(task),
+                        other => panic!("timed block handed back {other:?}"),
+                    },
+                    Ok(()) => {
+                        let seq = self.timer_seq.get();
+                        self.timer_seq.set(seq + 1);
+                        self.timers.borrow_mut().push(Reverse(Timer { deadline, seq, waker: once }));
                     }
                 }
             }
@@ -430,6 +507,15 @@ pub(crate) fn suspend_blocked(register: &mut Register<'_>) {
     let register: *mut Register<'static> =
         unsafe { core::mem::transmute::<*mut Register<'_>, *mut Register<'static>>(register) };
     suspend(Transition::Block(register));
+}
+
+/// In a fiber: block as [`suspend_blocked`], and also be woken at
+/// `deadline` by a timer on the current worker.
+pub(crate) fn suspend_blocked_until(register: &mut Register<'_>, deadline: Instant) {
+    // SAFETY: as in `suspend_blocked`.
+    let register: *mut Register<'static> =
+        unsafe { core::mem::transmute::<*mut Register<'_>, *mut Register<'static>>(register) };
+    suspend(Transition::BlockUntil(register, deadline));
 }
 
 /// Make a woken fiber runnable: onto this worker's queue if we are one of

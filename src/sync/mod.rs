@@ -9,10 +9,14 @@
 pub(crate) mod wait_queue;
 
 #[cfg(not(loom))]
+pub mod channel;
+#[cfg(not(loom))]
 mod mutex;
 #[cfg(not(loom))]
 mod wait_group;
 
+#[cfg(not(loom))]
+pub use self::channel::{Receiver, Sender, SyncSender, channel, sync_channel};
 #[cfg(not(loom))]
 pub use self::mutex::{Mutex, MutexGuard};
 #[cfg(not(loom))]

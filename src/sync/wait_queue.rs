@@ -37,39 +37,65 @@ use crate::loom::Mutex;
 
 /// Something that can be woken ([`crate::scheduler::park::Waker`], or a test
 /// double under loom).
-pub(crate) trait Wake {
+pub(crate) trait Wake: Sized {
     fn wake(self);
+    /// The waker to fire, or `None` if its waiter is gone (a timed wait that
+    /// already timed out). Claimed under the queue's lock, so a `wake_one`
+    /// never spends itself on a waiter that will not run.
+    fn claim(self) -> Option<Self> {
+        Some(self)
+    }
 }
+
+/// The wait lists of a queue: list 0 for most types; channels keep their
+/// receivers in [`RECEIVERS`] and blocked senders in [`SENDERS`].
+pub(crate) const LISTS: usize = 2;
+/// Waiters for an item (and the only list most types use).
+pub(crate) const RECEIVERS: usize = 0;
+/// Waiters for room in a bounded channel.
+pub(crate) const SENDERS: usize = 1;
 
 /// Waiters popped under the lock, woken after it is released.
 #[derive(Debug)]
 pub(crate) struct Wakeups<'a, W> {
-    waiters: &'a mut VecDeque<W>,
+    waiters: &'a mut [VecDeque<W>; LISTS],
     popped: Vec<W>,
 }
 
-impl<W> Wakeups<'_, W> {
-    /// Wake the longest-waiting waiter, if any. Returns whether there was one.
+impl<W: Wake> Wakeups<'_, W> {
+    /// Wake the longest-waiting live waiter of list 0, if any. Returns
+    /// whether there was one.
     pub(crate) fn wake_one(&mut self) -> bool {
-        match self.waiters.pop_front() {
-            Some(w) => {
-                self.popped.push(w);
-                true
-            }
-            None => false,
-        }
+        self.wake_one_in(RECEIVERS)
     }
 
-    /// Wake every waiter.
+    /// Wake every waiter of list 0.
     pub(crate) fn wake_all(&mut self) {
-        self.popped.extend(self.waiters.drain(..));
+        self.wake_all_in(RECEIVERS);
+    }
+
+    /// Wake the longest-waiting live waiter of `list`.
+    pub(crate) fn wake_one_in(&mut self, list: usize) -> bool {
+        while let Some(w) = self.waiters[list].pop_front() {
+            if let Some(w) = w.claim() {
+                self.popped.push(w);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Wake every waiter of `list`.
+    pub(crate) fn wake_all_in(&mut self, list: usize) {
+        let live = self.waiters[list].drain(..).filter_map(Wake::claim);
+        self.popped.extend(live);
     }
 }
 
 #[derive(Debug)]
 struct Inner<S, W> {
     state: S,
-    waiters: VecDeque<W>,
+    waiters: [VecDeque<W>; LISTS],
 }
 
 /// See the module docs.
@@ -80,7 +106,7 @@ pub(crate) struct WaitQueue<S, W> {
 
 impl<S, W: Wake> WaitQueue<S, W> {
     pub(crate) fn new(state: S) -> Self {
-        WaitQueue { inner: Mutex::new(Inner { state, waiters: VecDeque::new() }) }
+        WaitQueue { inner: Mutex::new(Inner { state, waiters: [VecDeque::new(), VecDeque::new()] }) }
     }
 
     /// Change the state under the lock; waiters popped through `Wakeups`
@@ -103,6 +129,7 @@ impl<S, W: Wake> WaitQueue<S, W> {
     /// (handing `waker` back) or queue `waker`.
     pub(crate) fn register<R>(
         &self,
+        list: usize,
         waker: W,
         ready: &mut impl FnMut(&mut S, &mut Wakeups<'_, W>) -> Option<R>,
         out: &mut Option<R>,
@@ -118,7 +145,7 @@ impl<S, W: Wake> WaitQueue<S, W> {
                     Err(waker)
                 }
                 None => {
-                    w.waiters.push_back(waker);
+                    w.waiters[list].push_back(waker);
                     Ok(())
                 }
             };
@@ -139,9 +166,14 @@ mod blocking {
     use super::*;
     use crate::scheduler::park::{self, Waker};
 
+    use std::time::Instant;
+
     impl Wake for Waker {
         fn wake(self) {
             Waker::wake(self)
+        }
+        fn claim(self) -> Option<Self> {
+            Waker::claim(self)
         }
     }
 
@@ -150,6 +182,15 @@ mod blocking {
         /// and return that. `ready` runs under the lock and may wake others.
         pub(crate) fn wait_until<R>(
             &self,
+            ready: impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
+        ) -> R {
+            self.wait_in(RECEIVERS, ready)
+        }
+
+        /// [`wait_until`](Self::wait_until), waiting in wait list `list`.
+        pub(crate) fn wait_in<R>(
+            &self,
+            list: usize,
             mut ready: impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
         ) -> R {
             loop {
@@ -157,9 +198,32 @@ mod blocking {
                     return r;
                 }
                 let mut out = None;
-                park::block(&mut |waker| self.register(waker, &mut ready, &mut out));
+                park::block(&mut |waker| self.register(list, waker, &mut ready, &mut out));
                 if let Some(r) = out {
                     return r;
+                }
+            }
+        }
+
+        /// Like [`wait_in`](Self::wait_in), but give up at `deadline`:
+        /// `None` if `ready` never held by then.
+        pub(crate) fn wait_in_until<R>(
+            &self,
+            list: usize,
+            deadline: Instant,
+            mut ready: impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
+        ) -> Option<R> {
+            loop {
+                if let Some(r) = self.update(&mut ready) {
+                    return Some(r);
+                }
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                let mut out = None;
+                park::block_until(&mut |waker| self.register(list, waker, &mut ready, &mut out), deadline);
+                if out.is_some() {
+                    return out;
                 }
             }
         }
@@ -198,7 +262,7 @@ mod tests {
             });
             let mut out = None;
             let registered = q
-                .register(Recorder(1, woken.clone()), &mut |ready: &mut bool, _: &mut Wakeups<'_, Recorder>| {
+                .register(RECEIVERS, Recorder(1, woken.clone()), &mut |ready: &mut bool, _: &mut Wakeups<'_, Recorder>| {
                     ready.then_some(())
                 }, &mut out)
                 .is_ok();
@@ -230,7 +294,7 @@ mod tests {
                         let mut take = |permits: &mut u32, _: &mut Wakeups<'_, Recorder>| {
                             (*permits > 0).then(|| *permits -= 1)
                         };
-                        q.register(Recorder(i, woken), &mut take, &mut out).is_err()
+                        q.register(RECEIVERS, Recorder(i, woken), &mut take, &mut out).is_err()
                     })
                 })
                 .collect();

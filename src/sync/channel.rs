@@ -1,0 +1,452 @@
+//! Channels: `channel()` (unbounded) and `sync_channel(cap)` (bounded, with
+//! back-pressure; capacity 0 is a rendezvous).
+//!
+//! The API is `std::sync::mpsc`'s, with its error types, except that the
+//! [`Receiver`] may be cloned too (many consumers). Blocking parks the fiber.
+//!
+//! # State (one [`WaitQueue`], two wait lists)
+//!
+//! | field      | meaning                                                   |
+//! |------------|-----------------------------------------------------------|
+//! | `items`    | messages sent and not yet received                        |
+//! | `cap`      | `None` unbounded; `Some(c)`: at most `max(c, 1)` queued     |
+//! | `senders`  | live senders; 0 = disconnected for receivers              |
+//! | `receivers`| live receivers; 0 = disconnected for senders              |
+//! | `sent`, `received` | message counts; a rendezvous sender waits for `received >= its ticket` |
+//!
+//! Receivers wait in list `RECEIVERS` for an item (or disconnection);
+//! bounded senders wait in list `SENDERS` for room (or, for capacity 0, for
+//! their message to be taken). Each send wakes one receiver; each receive
+//! on a bounded channel wakes one sender (all of them for a rendezvous,
+//! where the taken message's own sender is among them); disconnection wakes
+//! the whole other side.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
+
+use super::wait_queue::{RECEIVERS, SENDERS, WaitQueue, Wakeups};
+use crate::loom::Arc;
+use crate::scheduler::park::Waker;
+
+struct State<T> {
+    items: VecDeque<T>,
+    cap: Option<usize>,
+    senders: usize,
+    receivers: usize,
+    sent: u64,
+    received: u64,
+}
+
+type Chan<T> = WaitQueue<State<T>, Waker>;
+
+fn new_chan<T>(cap: Option<usize>) -> Arc<Chan<T>> {
+    Arc::new(WaitQueue::new(State {
+        items: VecDeque::new(),
+        cap,
+        senders: 1,
+        receivers: 1,
+        sent: 0,
+        received: 0,
+    }))
+}
+
+/// An unbounded channel: `send` never blocks.
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Builder::new().workers(2).build()?;
+/// let (tx, rx) = heddle::sync::channel();
+/// for i in 0..3 {
+///     let tx = tx.clone();
+///     rt.spawn(move || tx.send(i).unwrap());
+/// }
+/// drop(tx);
+/// let mut got: Vec<i32> = rx.iter().collect(); // ends when all senders are gone
+/// got.sort();
+/// assert_eq!(got, [0, 1, 2]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    let chan = new_chan(None);
+    (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+/// A bounded channel: `send` parks while `cap` messages are queued. With
+/// `cap == 0` every send waits until a receiver has taken its message.
+///
+/// # Examples
+///
+/// ```
+/// let rt = heddle::Builder::new().workers(1).build()?;
+/// let (tx, rx) = heddle::sync::sync_channel(2);
+/// let producer = rt.spawn(move || {
+///     for i in 0..10 {
+///         tx.send(i).unwrap(); // parks whenever two are waiting
+///     }
+/// });
+/// assert_eq!(rx.iter().sum::<i32>(), 45);
+/// producer.join().unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn sync_channel<T>(cap: usize) -> (SyncSender<T>, Receiver<T>) {
+    let chan = new_chan(Some(cap));
+    (SyncSender { chan: chan.clone() }, Receiver { chan })
+}
+
+/// The sending side of [`channel`]. Cloneable.
+pub struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+/// The sending side of [`sync_channel`]. Cloneable.
+pub struct SyncSender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+/// The receiving side of a channel. Cloneable: each message goes to exactly
+/// one receiver.
+pub struct Receiver<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sender { .. }")
+    }
+}
+impl<T> fmt::Debug for SyncSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SyncSender { .. }")
+    }
+}
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Receiver { .. }")
+    }
+}
+
+/// Take a message if one is queued; used by every receive operation.
+fn take<T>(st: &mut State<T>, wake: &mut Wakeups<'_, Waker>) -> Option<Result<T, RecvError>> {
+    match st.items.pop_front() {
+        Some(t) => {
+            st.received += 1;
+            match st.cap {
+                Some(0) => wake.wake_all_in(SENDERS),
+                Some(_) => {
+                    wake.wake_one_in(SENDERS);
+                }
+                None => {}
+            }
+            Some(Ok(t))
+        }
+        None if st.senders == 0 => Some(Err(RecvError)),
+        None => None,
+    }
+}
+
+impl<T> Sender<T> {
+    /// Queue a message. Fails, handing the message back, only when every
+    /// receiver is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = heddle::sync::channel();
+    /// tx.send(1).unwrap();
+    /// drop(rx);
+    /// assert_eq!(tx.send(2).unwrap_err().0, 2);
+    /// ```
+    pub fn send(&self, t: T) -> Result<(), SendError<T>> {
+        self.chan.update(|st, wake| {
+            if st.receivers == 0 {
+                return Err(SendError(t));
+            }
+            st.items.push_back(t);
+            st.sent += 1;
+            wake.wake_one();
+            Ok(())
+        })
+    }
+}
+
+impl<T> SyncSender<T> {
+    /// Queue a message, parking while the channel is full (for capacity 0:
+    /// until a receiver took it). Fails only when every receiver is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(2).build()?;
+    /// let (tx, rx) = heddle::sync::sync_channel(0); // rendezvous
+    /// let h = rt.spawn(move || rx.recv().unwrap());
+    /// tx.send("hand-off").unwrap(); // returns once the fiber has it
+    /// assert_eq!(h.join().unwrap(), "hand-off");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send(&self, t: T) -> Result<(), SendError<T>> {
+        let mut item = Some(t);
+        let ticket = self.chan.wait_in(SENDERS, |st, wake| {
+            if st.receivers == 0 {
+                return Some(Err(()));
+            }
+            let room = st.cap.unwrap_or(usize::MAX).max(1);
+            if st.items.len() >= room {
+                return None;
+            }
+            st.items.push_back(item.take().expect("sent once"));
+            st.sent += 1;
+            wake.wake_one();
+            Some(Ok(st.sent))
+        });
+        let ticket = match ticket {
+            Ok(ticket) => ticket,
+            Err(()) => return Err(SendError(item.take().expect("not sent"))),
+        };
+        if self.chan.update(|st, _| st.cap) != Some(0) {
+            return Ok(());
+        }
+        // Rendezvous: wait until a receiver took our message.
+        self.chan.wait_in(SENDERS, |st, _| {
+            if st.received >= ticket {
+                Some(Ok(()))
+            } else if st.receivers == 0 {
+                // Ours is the one queued message (capacity 0 holds one).
+                Some(Err(SendError(st.items.pop_back().expect("our message is queued"))))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Queue a message if there is room now, without waiting. (For capacity
+    /// 0 that means: if no message is in flight.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = heddle::sync::sync_channel(1);
+    /// tx.try_send(1).unwrap();
+    /// assert!(matches!(tx.try_send(2), Err(std::sync::mpsc::TrySendError::Full(2))));
+    /// ```
+    pub fn try_send(&self, t: T) -> Result<(), TrySendError<T>> {
+        self.chan.update(|st, wake| {
+            if st.receivers == 0 {
+                return Err(TrySendError::Disconnected(t));
+            }
+            if st.items.len() >= st.cap.unwrap_or(usize::MAX).max(1) {
+                return Err(TrySendError::Full(t));
+            }
+            st.items.push_back(t);
+            st.sent += 1;
+            wake.wake_one();
+            Ok(())
+        })
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Take the next message, parking until one arrives. Fails when the
+    /// channel is empty and every sender is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = heddle::sync::channel();
+    /// tx.send(5).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.recv(), Ok(5));
+    /// assert!(rx.recv().is_err());
+    /// ```
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.chan.wait_in(RECEIVERS, take)
+    }
+
+    /// Take a message if one is queued, without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc::TryRecvError;
+    /// let (tx, rx) = heddle::sync::channel::<i32>();
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    /// ```
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        match self.chan.update(take) {
+            Some(Ok(t)) => Ok(t),
+            Some(Err(RecvError)) => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Like [`recv`](Self::recv), but give up after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use std::sync::mpsc::RecvTimeoutError;
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// let (_tx, rx) = heddle::sync::channel::<u8>();
+    /// let r = rt.block_on(|| rx.recv_timeout(Duration::from_millis(10)));
+    /// assert_eq!(r, Err(RecvTimeoutError::Timeout));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        let deadline = Instant::now() + timeout;
+        match self.chan.wait_in_until(RECEIVERS, deadline, take) {
+            Some(Ok(t)) => Ok(t),
+            Some(Err(RecvError)) => Err(RecvTimeoutError::Disconnected),
+            None => Err(RecvTimeoutError::Timeout),
+        }
+    }
+
+    /// An iterator of messages, parking for each, until disconnection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = heddle::sync::channel();
+    /// (0..4).for_each(|i| tx.send(i).unwrap());
+    /// drop(tx);
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [0, 1, 2, 3]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// An iterator of the messages queued now, without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = heddle::sync::channel();
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// assert_eq!(rx.try_iter().count(), 2);
+    /// ```
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.chan.update(|st, _| st.senders += 1);
+        Sender { chan: self.chan.clone() }
+    }
+}
+
+impl<T> Clone for SyncSender<T> {
+    fn clone(&self) -> Self {
+        self.chan.update(|st, _| st.senders += 1);
+        SyncSender { chan: self.chan.clone() }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.chan.update(|st, _| st.receivers += 1);
+        Receiver { chan: self.chan.clone() }
+    }
+}
+
+fn drop_sender<T>(chan: &Chan<T>) {
+    chan.update(|st, wake| {
+        st.senders -= 1;
+        if st.senders == 0 {
+            wake.wake_all_in(RECEIVERS);
+        }
+    });
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        drop_sender(&self.chan);
+    }
+}
+
+impl<T> Drop for SyncSender<T> {
+    fn drop(&mut self) {
+        drop_sender(&self.chan);
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let orphans = self.chan.update(|st, wake| {
+            st.receivers -= 1;
+            if st.receivers > 0 {
+                return VecDeque::new();
+            }
+            wake.wake_all_in(SENDERS);
+            if st.cap == Some(0) {
+                // A rendezvous sender takes its undelivered message back.
+                VecDeque::new()
+            } else {
+                std::mem::take(&mut st.items)
+            }
+        });
+        drop(orphans); // user destructors run outside the lock
+    }
+}
+
+/// Blocking iterator over a [`Receiver`]; see [`Receiver::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+/// Non-blocking iterator over a [`Receiver`]; see [`Receiver::try_iter`].
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+/// Owning blocking iterator over a [`Receiver`].
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}

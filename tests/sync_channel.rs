@@ -1,0 +1,175 @@
+//! Channels: exactly-once delivery with many producers and consumers,
+//! back-pressure, disconnection, rendezvous, and timeouts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+fn many_to_many(workers: usize, cap: Option<usize>) {
+    let rt = heddle::Builder::new().workers(workers).build().unwrap();
+    const PRODUCERS: u64 = 8;
+    const PER: u64 = 5_000;
+    let seen = rt.block_on(|| {
+        let (tx, rx, bounded) = match cap {
+            None => {
+                let (tx, rx) = heddle::sync::channel::<u64>();
+                (Some(tx), rx, None)
+            }
+            Some(c) => {
+                let (tx, rx) = heddle::sync::sync_channel::<u64>(c);
+                (None, rx, Some(tx))
+            }
+        };
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let (tx, btx) = (tx.clone(), bounded.clone());
+                heddle::spawn(move || {
+                    for i in 0..PER {
+                        let m = p * PER + i;
+                        match (&tx, &btx) {
+                            (Some(tx), _) => tx.send(m).unwrap(),
+                            (_, Some(btx)) => btx.send(m).unwrap(),
+                            _ => unreachable!(),
+                        }
+                        if i % 64 == 0 {
+                            heddle::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop((tx, bounded));
+        let consumers: Vec<_> = (0..4)
+            .map(|_| {
+                let rx = rx.clone();
+                heddle::spawn(move || rx.iter().collect::<Vec<u64>>())
+            })
+            .collect();
+        drop(rx);
+        producers.into_iter().for_each(|h| h.join().unwrap());
+        let mut all: Vec<u64> = consumers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        all.sort_unstable();
+        all
+    });
+    let expected: Vec<u64> = (0..PRODUCERS * PER).collect();
+    assert_eq!(seen.len(), expected.len(), "{workers} workers, cap {cap:?}");
+    assert!(seen == expected, "{workers} workers, cap {cap:?}: lost or duplicated messages");
+}
+
+#[test]
+fn every_message_delivered_exactly_once() {
+    for workers in [2, 8] {
+        many_to_many(workers, None);
+        many_to_many(workers, Some(16));
+        many_to_many(workers, Some(0));
+    }
+}
+
+#[test]
+fn a_bounded_channel_blocks_the_producer_at_capacity() {
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let (tx, rx) = heddle::sync::sync_channel(3);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let s = sent.clone();
+    let producer = rt.spawn(move || {
+        for i in 0..10 {
+            tx.send(i).unwrap();
+            s.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(sent.load(Ordering::SeqCst), 3, "the producer must stop at capacity");
+    assert_eq!(rx.recv().unwrap(), 0);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(sent.load(Ordering::SeqCst), 4, "one slot freed, one more send");
+    let rest: Vec<i32> = rx.iter().collect();
+    assert_eq!(rest, (1..10).collect::<Vec<_>>());
+    producer.join().unwrap();
+}
+
+#[test]
+fn dropping_every_sender_ends_iteration() {
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let (tx, rx) = heddle::sync::channel();
+    let hs: Vec<_> = (0..5)
+        .map(|i| {
+            let tx = tx.clone();
+            rt.spawn(move || {
+                heddle::sleep(Duration::from_millis(5 * i));
+                tx.send(i).unwrap();
+            })
+        })
+        .collect();
+    drop(tx);
+    let got = rt.block_on(|| rx.iter().sum::<u64>());
+    assert_eq!(got, 10);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    hs.into_iter().for_each(|h| h.join().unwrap());
+}
+
+#[test]
+fn rendezvous_send_returns_after_the_receive() {
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let (tx, rx) = heddle::sync::sync_channel::<u32>(0);
+    let received = Arc::new(AtomicUsize::new(0));
+    let r = received.clone();
+    let consumer = rt.spawn(move || {
+        heddle::sleep(Duration::from_millis(30));
+        let v = rx.recv().unwrap();
+        r.store(1, Ordering::SeqCst);
+        v
+    });
+    rt.block_on(|| tx.send(9).unwrap());
+    // send returned: the message was taken (the flag follows right after).
+    assert_eq!(consumer.join().unwrap(), 9);
+    assert_eq!(received.load(Ordering::SeqCst), 1);
+    // With the receiver gone, a rendezvous send gets its message back.
+    let (tx, rx) = heddle::sync::sync_channel::<String>(0);
+    let h = rt.spawn(move || tx.send("lost".into()));
+    std::thread::sleep(Duration::from_millis(20));
+    drop(rx);
+    assert_eq!(h.join().unwrap().unwrap_err().0, "lost");
+}
+
+#[test]
+fn recv_timeout_times_out_and_receives() {
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let (tx, rx) = heddle::sync::channel::<u32>();
+    let (elapsed, r1, r2, r3) = rt.block_on(|| {
+        let t = Instant::now();
+        let r1 = rx.recv_timeout(Duration::from_millis(40));
+        let elapsed = t.elapsed();
+        // A timed-out wait leaves a dead entry behind: the next wait must
+        // still be woken by the next send.
+        let tx2 = tx.clone();
+        let sender = heddle::spawn(move || {
+            heddle::sleep(Duration::from_millis(20));
+            tx2.send(7).unwrap();
+        });
+        let r2 = rx.recv_timeout(Duration::from_secs(5));
+        sender.join().unwrap();
+        drop(tx.clone());
+        let r3 = rx.recv_timeout(Duration::from_millis(1));
+        (elapsed, r1, r2, r3)
+    });
+    assert_eq!(r1, Err(RecvTimeoutError::Timeout));
+    assert!(elapsed >= Duration::from_millis(40) && elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert_eq!(r2, Ok(7));
+    assert_eq!(r3, Err(RecvTimeoutError::Timeout));
+    drop(tx);
+    assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Disconnected));
+}
+
+#[test]
+fn recv_timeout_from_a_plain_thread() {
+    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let (tx, rx) = heddle::sync::channel();
+    assert_eq!(rx.recv_timeout(Duration::from_millis(10)), Err(RecvTimeoutError::Timeout));
+    let h = rt.spawn(move || {
+        heddle::sleep(Duration::from_millis(10));
+        tx.send(3).unwrap();
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(3));
+    h.join().unwrap();
+}
