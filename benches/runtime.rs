@@ -4,6 +4,12 @@
 //! - `spawn_join`: spawn an empty fiber and join it, from inside a fiber, on
 //!   one worker and on two (where the second worker may steal the child).
 //!
+//! - `channel_ping_pong`: a message to an echo fiber and back over two
+//!   unbounded channels, on one worker and on two; `std_mpsc_threads` is the
+//!   same between two OS threads with `std::sync::mpsc`, for reference;
+//! - `mutex_contended`: four fibers on two workers incrementing one counter
+//!   under `heddle::sync::Mutex` (time per lock/unlock).
+//!
 //! Run: `cargo bench --bench runtime`
 
 #![allow(missing_docs)]
@@ -59,12 +65,87 @@ fn spawn_join(c: &mut Criterion) {
     g.finish();
 }
 
+fn channel_ping_pong(c: &mut Criterion) {
+    let mut g = c.benchmark_group("channel_ping_pong");
+    for workers in [1, 2] {
+        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        g.bench_function(format!("{workers}_workers"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(|| {
+                    let (to_echo, echo_rx) = heddle::sync::channel::<u64>();
+                    let (echo_tx, back) = heddle::sync::channel::<u64>();
+                    let echo = heddle::spawn(move || {
+                        for v in echo_rx.iter() {
+                            echo_tx.send(v).unwrap();
+                        }
+                    });
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        to_echo.send(i).unwrap();
+                        black_box(back.recv().unwrap());
+                    }
+                    let t = start.elapsed();
+                    drop(to_echo);
+                    echo.join().unwrap();
+                    t
+                })
+            })
+        });
+    }
+    g.bench_function("std_mpsc_threads", |b| {
+        b.iter_custom(|iters| {
+            let (to_echo, echo_rx) = std::sync::mpsc::channel::<u64>();
+            let (echo_tx, back) = std::sync::mpsc::channel::<u64>();
+            let echo = std::thread::spawn(move || {
+                for v in echo_rx.iter() {
+                    echo_tx.send(v).unwrap();
+                }
+            });
+            let start = Instant::now();
+            for i in 0..iters {
+                to_echo.send(i).unwrap();
+                black_box(back.recv().unwrap());
+            }
+            let t = start.elapsed();
+            drop(to_echo);
+            echo.join().unwrap();
+            t
+        })
+    });
+    g.finish();
+}
+
+fn mutex_contended(c: &mut Criterion) {
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    c.bench_function("mutex_contended/4_fibers_2_workers", |b| {
+        b.iter_custom(|iters| {
+            let per = iters.div_ceil(4);
+            let m = Arc::new(heddle::sync::Mutex::new(0u64));
+            let start = Instant::now();
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    let m = m.clone();
+                    rt.spawn(move || {
+                        for _ in 0..per {
+                            *m.lock() += 1;
+                        }
+                    })
+                })
+                .collect();
+            hs.into_iter().for_each(|h| h.join().unwrap());
+            let t = start.elapsed();
+            assert_eq!(*m.lock(), per * 4);
+            t
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = yield_round_trip, spawn_join
+    targets = yield_round_trip, spawn_join, channel_ping_pong, mutex_contended
 }
 criterion_main!(benches);

@@ -122,6 +122,51 @@ impl Context {
 /// away for good.
 pub(crate) type EntryFn = unsafe extern "sysv64" fn(arg: *mut u8) -> !;
 
+/// The body shared by [`switch`] and [`switch_ret`]: save our callee-saved
+/// state, swap stack pointers, restore theirs; `$tail` returns.
+macro_rules! switch_asm {
+    ($($tail:literal),+) => {
+        naked_asm!(
+            // Save callee-saved registers and control words on our stack.
+            "push rbp",
+            "push rbx",
+            "push r12",
+            "push r13",
+            "push r14",
+            "push r15",
+            "sub rsp, 8",
+            "stmxcsr [rsp]",
+            "fnstcw [rsp + 4]",
+            // Publish our rsp, adopt theirs (rax keeps ours for the compare).
+            "mov rax, rsp",
+            "mov [rdi], rsp",
+            "mov rsp, rsi",
+            // Restore theirs, in the reverse order. Load MXCSR / the x87 CW
+            // only when their control bits differ from ours: see "Control
+            // words" in the module docs.
+            "mov ecx, [rax]",
+            "xor ecx, [rsp]",
+            "test ecx, 0xFFC0",
+            "jz 2f",
+            "ldmxcsr [rsp]",
+            "2:",
+            "mov cx, [rax + 4]",
+            "cmp cx, [rsp + 4]",
+            "je 3f",
+            "fldcw [rsp + 4]",
+            "3:",
+            "add rsp, 8",
+            "pop r15",
+            "pop r14",
+            "pop r13",
+            "pop r12",
+            "pop rbx",
+            "pop rbp",
+            $($tail),+
+        )
+    };
+}
+
 /// Switch from the running context to `to`.
 ///
 /// Register contract: `rdi` = where to store the current rsp (`save`), `rsi` =
@@ -139,45 +184,8 @@ pub(crate) type EntryFn = unsafe extern "sysv64" fn(arg: *mut u8) -> !;
 /// - Nothing may unwind out of the resumed context across this call.
 #[unsafe(naked)]
 pub(crate) unsafe extern "sysv64" fn switch(save: *mut *mut u8, to: *mut u8) {
-    naked_asm!(
-        // Save callee-saved registers and control words on our stack.
-        "push rbp",
-        "push rbx",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
-        "sub rsp, 8",
-        "stmxcsr [rsp]",
-        "fnstcw [rsp + 4]",
-        // Publish our rsp, adopt theirs (rax keeps ours for the compare).
-        "mov rax, rsp",
-        "mov [rdi], rsp",
-        "mov rsp, rsi",
-        // Restore theirs, in the reverse order. Load MXCSR / the x87 CW only
-        // when their control bits differ from ours: see "Control words".
-        "mov ecx, [rax]",
-        "xor ecx, [rsp]",
-        "test ecx, 0xFFC0",
-        "jz 2f",
-        "ldmxcsr [rsp]",
-        "2:",
-        "mov cx, [rax + 4]",
-        "cmp cx, [rsp + 4]",
-        "je 3f",
-        "fldcw [rsp + 4]",
-        "3:",
-        "add rsp, 8",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        // Return through the branch target buffer, not the return stack.
-        "pop rcx",
-        "jmp rcx",
-    )
+    // Return through the branch target buffer, not the return stack.
+    switch_asm!("pop rcx", "jmp rcx")
 }
 
 /// [`switch`] ending in a plain `ret`: the textbook form, slower because the
@@ -188,39 +196,7 @@ pub(crate) unsafe extern "sysv64" fn switch(save: *mut *mut u8, to: *mut u8) {
 /// As for [`switch`].
 #[unsafe(naked)]
 pub(crate) unsafe extern "sysv64" fn switch_ret(save: *mut *mut u8, to: *mut u8) {
-    naked_asm!(
-        "push rbp",
-        "push rbx",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
-        "sub rsp, 8",
-        "stmxcsr [rsp]",
-        "fnstcw [rsp + 4]",
-        "mov rax, rsp",
-        "mov [rdi], rsp",
-        "mov rsp, rsi",
-        "mov ecx, [rax]",
-        "xor ecx, [rsp]",
-        "test ecx, 0xFFC0",
-        "jz 2f",
-        "ldmxcsr [rsp]",
-        "2:",
-        "mov cx, [rax + 4]",
-        "cmp cx, [rsp + 4]",
-        "je 3f",
-        "fldcw [rsp + 4]",
-        "3:",
-        "add rsp, 8",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        "ret",
-    )
+    switch_asm!("ret")
 }
 
 /// First code a fresh context runs: [`switch`] "returns" here.

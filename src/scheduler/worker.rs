@@ -70,8 +70,9 @@ enum Transition {
     Yield,
     /// Register me with this (see park.rs); the closure lives on my stack.
     Block(*mut Register<'static>),
-    /// As `Block`, and also wake me at this instant (a timer on this worker).
-    BlockUntil(*mut Register<'static>, Instant),
+    /// As `Block`, and also wake me at `Worker::deadline` (a timer on this
+    /// worker). The instant lives outside the enum to keep it two words.
+    BlockUntil(*mut Register<'static>),
     /// I am done; free me.
     Finished,
 }
@@ -103,7 +104,11 @@ pub(crate) struct Worker {
     stacks: RefCell<StackPool>,
     /// Timed waits registered on this worker, earliest first.
     timers: RefCell<BinaryHeap<Reverse<Timer>>>,
+    /// `timers.len()`, readable without touching the RefCell (hot loop).
+    timer_count: Cell<usize>,
     timer_seq: Cell<u64>,
+    /// The deadline of a `BlockUntil` transition.
+    deadline: Cell<Option<Instant>>,
     ids: Cell<(u64, u64)>,
     tick: Cell<u32>,
     rng: Cell<u64>,
@@ -162,7 +167,9 @@ impl Worker {
             transition: Cell::new(Transition::None),
             stacks: RefCell::new(StackPool::default()),
             timers: RefCell::new(BinaryHeap::new()),
+            timer_count: Cell::new(0),
             timer_seq: Cell::new(0),
+            deadline: Cell::new(None),
             ids: Cell::new((0, 0)),
             tick: Cell::new(0),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)),
@@ -213,15 +220,16 @@ impl Worker {
 
     /// Fire every timer that is due.
     fn fire_timers(&self) {
-        let mut timers = self.timers.borrow_mut();
-        if timers.is_empty() {
+        if self.timer_count.get() == 0 {
             return;
         }
+        let mut timers = self.timers.borrow_mut();
         let now = Instant::now();
         let mut due = Vec::new();
         while timers.peek().is_some_and(|t| t.0.deadline <= now) {
             due.push(timers.pop().expect("peeked").0);
         }
+        self.timer_count.set(timers.len());
         drop(timers);
         for t in due {
             if let Some(w) = t.waker.claim() {
@@ -390,7 +398,8 @@ impl Worker {
                     }
                 }
             }
-            Transition::BlockUntil(register, deadline) => {
+            Transition::BlockUntil(register) => {
+                let deadline = self.deadline.take().expect("BlockUntil sets a deadline");
                 let once = OnceWaker::new(Waker::Fiber(task));
                 // SAFETY: as for Block.
                 let outcome = unsafe { (*register)(Waker::Once(once.clone())) };
@@ -403,7 +412,9 @@ impl Worker {
                     Ok(()) => {
                         let seq = self.timer_seq.get();
                         self.timer_seq.set(seq + 1);
-                        self.timers.borrow_mut().push(Reverse(Timer { deadline, seq, waker: once }));
+                        let mut timers = self.timers.borrow_mut();
+                        timers.push(Reverse(Timer { deadline, seq, waker: once }));
+                        self.timer_count.set(timers.len());
                     }
                 }
             }
@@ -515,7 +526,11 @@ pub(crate) fn suspend_blocked_until(register: &mut Register<'_>, deadline: Insta
     // SAFETY: as in `suspend_blocked`.
     let register: *mut Register<'static> =
         unsafe { core::mem::transmute::<*mut Register<'_>, *mut Register<'static>>(register) };
-    suspend(Transition::BlockUntil(register, deadline));
+    let w = current();
+    // SAFETY: inside a fiber, CURRENT is this thread's live Worker; the
+    // deadline is read back by the same worker right after the switch.
+    unsafe { (*w).deadline.set(Some(deadline)) };
+    suspend(Transition::BlockUntil(register));
 }
 
 /// Make a woken fiber runnable: onto this worker's queue if we are one of
