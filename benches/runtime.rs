@@ -7,6 +7,9 @@
 //! - `channel_ping_pong`: a message to an echo fiber and back over two
 //!   unbounded channels, on one worker and on two; `std_mpsc_threads` is the
 //!   same between two OS threads with `std::sync::mpsc`, for reference;
+//!   `crossbeam_threads` likewise with crossbeam-channel;
+//! - `fib30`: fib(30) by fork-join, `heddle::join` against `rayon::join`,
+//!   both on two workers;
 //! - `mutex_contended`: four fibers on two workers incrementing one counter
 //!   under `heddle::sync::Mutex` (time per lock/unlock).
 //!
@@ -92,6 +95,26 @@ fn channel_ping_pong(c: &mut Criterion) {
             })
         });
     }
+    g.bench_function("crossbeam_threads", |b| {
+        b.iter_custom(|iters| {
+            let (to_echo, echo_rx) = crossbeam_channel::unbounded::<u64>();
+            let (echo_tx, back) = crossbeam_channel::unbounded::<u64>();
+            let echo = std::thread::spawn(move || {
+                for v in echo_rx.iter() {
+                    echo_tx.send(v).unwrap();
+                }
+            });
+            let start = Instant::now();
+            for i in 0..iters {
+                to_echo.send(i).unwrap();
+                black_box(back.recv().unwrap());
+            }
+            let t = start.elapsed();
+            drop(to_echo);
+            echo.join().unwrap();
+            t
+        })
+    });
     g.bench_function("std_mpsc_threads", |b| {
         b.iter_custom(|iters| {
             let (to_echo, echo_rx) = std::sync::mpsc::channel::<u64>();
@@ -112,6 +135,32 @@ fn channel_ping_pong(c: &mut Criterion) {
             t
         })
     });
+    g.finish();
+}
+
+fn fib_heddle(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = heddle::join(|| fib_heddle(n - 1), || fib_heddle(n - 2));
+    a + b
+}
+
+fn fib_rayon(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = rayon::join(|| fib_rayon(n - 1), || fib_rayon(n - 2));
+    a + b
+}
+
+fn fib30(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fib30");
+    g.sample_size(10);
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    g.bench_function("heddle_join_2_workers", |b| b.iter(|| assert_eq!(rt.block_on(|| fib_heddle(30)), 832_040)));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    g.bench_function("rayon_join_2_threads", |b| b.iter(|| assert_eq!(pool.install(|| fib_rayon(30)), 832_040)));
     g.finish();
 }
 
@@ -146,6 +195,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = yield_round_trip, spawn_join, channel_ping_pong, mutex_contended
+    targets = yield_round_trip, spawn_join, channel_ping_pong, mutex_contended, fib30
 }
 criterion_main!(benches);

@@ -308,16 +308,33 @@ impl Builder {
         let name: Option<Arc<str>> = self.name.map(Arc::from);
         let id = worker::new_id(shared);
         let packet = Arc::new(Packet::new());
-        let entry: Box<dyn crate::scheduler::task::Entry + 'a> =
-            Box::new(Spawned { f, packet: packet.clone(), done });
-        // SAFETY: only the lifetime is erased; the caller guarantees the
-        // fiber finishes before 'a ends.
-        let entry: Box<dyn crate::scheduler::task::Entry + 'static> =
-            unsafe { core::mem::transmute(entry) };
-        shared.spawn(id, name.clone(), stack, entry)?;
+        let entry = Box::new(Spawned { f, packet: packet.clone(), done });
+        // SAFETY: passed on from our caller.
+        unsafe { spawn_entry(shared, id, name.clone(), stack, entry)? };
         Ok(JoinHandle::new(packet, Fiber::new(id, name)))
     }
 }
+
+/// Queue a fiber running `entry`, erasing its lifetime.
+///
+/// # Safety
+///
+/// The caller must make sure the fiber finishes (its entry has run or been
+/// dropped, or has been emptied so that it touches nothing of 'a) before 'a
+/// ends.
+pub(crate) unsafe fn spawn_entry<'a>(
+    shared: &Shared,
+    id: u64,
+    name: Option<Arc<str>>,
+    stack: Option<Stack>,
+    entry: Box<dyn crate::scheduler::task::Entry + 'a>,
+) -> io::Result<()> {
+    // SAFETY: only the lifetime is erased; the caller guarantees the fiber
+    // finishes before 'a ends.
+    let entry: Box<dyn crate::scheduler::task::Entry + 'static> = unsafe { core::mem::transmute(entry) };
+    shared.spawn(id, name, stack, entry)
+}
+
 
 /// Spawn a fiber on the current fiber's runtime.
 ///

@@ -12,21 +12,32 @@
 //!
 //! # Why `join` keeps stacks bounded
 //!
-//! rayon's `join` runs stolen work on the waiting thread's own stack, so deep
-//! recursion stacks frames without bound. Here the waiting side parks its
-//! fiber instead. And `a` runs inline only while the current fiber has at
-//! least [`JOIN_INLINE_MIN`] bytes of stack left; below that it runs in a
-//! fresh fiber (with a fresh stack) and the caller parks. Any recursion depth
-//! then costs fibers, not stack.
+//! rayon's `join` runs *stolen* work on the waiting thread's own stack while
+//! it waits, so deep recursion stacks frames without bound. Here the waiting
+//! side parks its fiber instead; the only work it runs inline is its own
+//! `a` and its own `b` (when nobody took `b`), as sequential code would, and
+//! only while the current fiber has at least [`JOIN_INLINE_MIN`] bytes of
+//! stack left. Below that, `a` runs in a fresh fiber (a fresh stack), `b` is
+//! left to its own fiber, and the caller parks. Any recursion depth then
+//! costs fibers, not stack.
+//!
+//! Running `b` inline when it was not stolen is also what keeps fork-join
+//! depth-first: with `b` always left to its fiber, FIFO run queues expand
+//! the recursion tree breadth-first, with a parked fiber (and a stack) per
+//! open node. That made fib(30) 700 times slower than `rayon::join`.
 
 use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 
-use crate::fiber::Builder;
+use core::cell::UnsafeCell;
+
+use crate::fiber::{Builder, Fiber};
 use crate::join::{JoinHandle, ResultPacket};
-use crate::loom::{Arc, Mutex};
+use crate::loom::{Arc, AtomicBool, Mutex, Ordering};
+use crate::scheduler::packet::Packet;
+use crate::scheduler::task::Entry;
 use crate::scheduler::worker;
 use crate::sync::WaitGroup;
 
@@ -216,10 +227,78 @@ where
     }
 }
 
+/// The `b` of a [`join`], to be run exactly once: by the joiner, inline
+/// after `a` (when no other worker took it first), or by the fiber spawned
+/// for it (when a worker stole and started that fiber first).
+///
+/// | `taken` | `f`    | meaning                                   |
+/// |---------|--------|-------------------------------------------|
+/// | false   | Some   | nobody has claimed it yet                 |
+/// | true    | None   | claimed: the claimer runs or drops it     |
+struct Claim<B> {
+    taken: AtomicBool,
+    f: UnsafeCell<Option<B>>,
+}
+
+// SAFETY: the closure is moved out exactly once, by whoever wins `taken`.
+unsafe impl<B: Send> Sync for Claim<B> {}
+
+impl<B> Claim<B> {
+    fn claim(&self) -> Option<B> {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: we won the swap, so nobody else reads or writes `f`.
+        unsafe { (*self.f.get()).take() }
+    }
+
+    fn is_taken(&self) -> bool {
+        self.taken.load(Ordering::Acquire)
+    }
+}
+
+/// The fiber spawned for a `join`'s `b`.
+struct JoinB<B, RB> {
+    claim: Arc<Claim<B>>,
+    packet: Arc<ResultPacket<RB>>,
+}
+
+impl<B, RB> Entry for JoinB<B, RB>
+where
+    B: FnOnce() -> RB + Send,
+    RB: Send,
+{
+    fn run(self: Box<Self>) {
+        if let Some(b) = self.claim.claim()
+            && let Some(waker) = self.packet.complete_with(|| panic::catch_unwind(AssertUnwindSafe(b)))
+        {
+            waker.wake();
+        }
+    }
+
+    fn abandon(self: Box<Self>, error: std::io::Error) {
+        if let Some(b) = self.claim.claim() {
+            drop(b);
+            let payload: Box<dyn Any + Send> = Box::new(error.to_string());
+            if let Some(waker) = self.packet.complete(Err(payload)) {
+                waker.wake();
+            }
+        }
+    }
+
+    fn is_void(&self) -> bool {
+        self.claim.is_taken()
+    }
+}
+
 /// Run `a` and `b` in parallel and return both results, in the shape of
-/// `rayon::join`: `b` goes to a new fiber (which an idle worker may steal),
-/// `a` runs here (or in a fresh fiber when this one's stack runs low), then
-/// the caller parks until `b` is done.
+/// `rayon::join`.
+///
+/// `b` is offered to other workers as a fiber; `a` runs here (or in a fresh
+/// fiber when this one's stack runs low). Then, if no other worker has
+/// started `b`, it runs here too, depth-first as in sequential code;
+/// otherwise the caller parks until the fiber that took it is done. A fiber
+/// whose `b` was taken back is retired without ever getting a stack.
 ///
 /// A panic in either is re-raised after both have finished. Outside a fiber
 /// the two run one after the other on the calling thread.
@@ -248,25 +327,32 @@ where
     let Some(shared) = worker::current_shared() else {
         return (a(), b());
     };
-    // SAFETY: `hb` is joined below before this function returns or unwinds
-    // (a's panic is caught first), so b's borrows outlive its fiber.
-    let hb = match unsafe { Builder::new().spawn_unchecked_with(&shared, b, None) } {
-        Ok(h) => h,
-        Err(e) => panic!("{e}"),
-    };
-    let ra = if worker::stack_remaining().is_some_and(|left| left >= JOIN_INLINE_MIN) {
+    let claim = Arc::new(Claim { taken: AtomicBool::new(false), f: UnsafeCell::new(Some(b)) });
+    let packet = Arc::new(Packet::new());
+    let id = worker::new_id(&shared);
+    let entry = Box::new(JoinB { claim: claim.clone(), packet: packet.clone() });
+    // SAFETY: before returning or unwinding we either run `b` here (the
+    // fiber then finds the claim empty and touches nothing of 'a) or wait
+    // for the fiber's result, which it publishes after `b` finished.
+    if let Err(e) = unsafe { crate::fiber::spawn_entry(&shared, id, None, None, entry) } {
+        drop(claim.claim());
+        panic!("{e}");
+    }
+    let stack_ok = worker::stack_remaining().is_some_and(|left| left >= JOIN_INLINE_MIN);
+    let ra = if stack_ok {
         panic::catch_unwind(AssertUnwindSafe(a))
     } else {
         // SAFETY: joined on the next line, before anything `a` borrows ends.
         match unsafe { Builder::new().spawn_unchecked_with(&shared, a, None) } {
             Ok(ha) => ha.join(),
-            Err(e) => {
-                let _ = hb.join();
-                panic!("{e}");
-            }
+            Err(e) => Err(Box::new(e.to_string()) as Box<dyn Any + Send>),
         }
     };
-    let rb = hb.join();
+    let mine = if stack_ok { claim.claim() } else { None };
+    let rb = match mine {
+        Some(b) => panic::catch_unwind(AssertUnwindSafe(b)),
+        None => JoinHandle::new(packet, Fiber::new(id, None)).join(),
+    };
     match (ra, rb) {
         (Ok(ra), Ok(rb)) => (ra, rb),
         (Err(p), _) | (_, Err(p)) => panic::resume_unwind(p),

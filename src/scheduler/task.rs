@@ -28,6 +28,12 @@ pub(crate) trait Entry: Send {
     /// The fiber cannot start (no stack could be had): drop the closure and
     /// publish `error` as the fiber's panic payload, so its joiner sees it.
     fn abandon(self: Box<Self>, error: io::Error);
+    /// Whether the fiber has nothing left to do before it ever ran (its work
+    /// was claimed elsewhere, as `join` does): the worker then retires it
+    /// without giving it a stack.
+    fn is_void(&self) -> bool {
+        false
+    }
 }
 
 /// A fiber's scheduling record. See the module docs.

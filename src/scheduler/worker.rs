@@ -432,6 +432,11 @@ impl Worker {
         // ours; the stack top is 16-byte aligned and stays mapped while the
         // task holds the stack.
         unsafe {
+            if (*t).entry.as_ref().is_some_and(|e| e.is_void()) {
+                drop((*t).entry.take());
+                self.retire(task);
+                return None;
+            }
             if (*t).stack.is_none() {
                 match self.stacks.borrow_mut().take(&self.shared.stacks) {
                     Ok(s) => (*t).stack = Some(s),
