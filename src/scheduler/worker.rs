@@ -2,14 +2,16 @@
 //!
 //! ```text
 //!  loop {
+//!      fire due timers (this worker's heap)
 //!      fiber = own queue (FIFO) | injector | steal half from a random worker
-//!            | search (spin) | sleep (see sleep.rs)
+//!            | search (spin) | sleep until woken or the next timer (sleep.rs)
 //!      switch(worker ctx -> fiber ctx)         fiber runs until it switches back
 //!      -- back on the worker's own stack; the fiber's context is saved --
 //!      match transition {
-//!          Yield    => push to own queue       only now may others steal it
-//!          Block(r) => r(Waker::Fiber(f))       register it where it waits (park.rs)
-//!          Finished => stack back to the pool, drop the task
+//!          Yield         => push to own queue  only now may others steal it
+//!          Block(r)      => r(Waker::Fiber(f)) register it where it waits (park.rs)
+//!          BlockUntil(r) => r(Waker::Once(o)), and a timer for o: first to claim o wakes f
+//!          Finished      => stack back to the pool, drop the task
 //!      }
 //!  }
 //! ```
