@@ -158,9 +158,16 @@ fn fib30(c: &mut Criterion) {
     let mut g = c.benchmark_group("fib30");
     g.sample_size(10);
     let rt = heddle::Builder::new().workers(2).build().unwrap();
-    g.bench_function("heddle_join_2_workers", |b| b.iter(|| assert_eq!(rt.block_on(|| fib_heddle(30)), 832_040)));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    g.bench_function("rayon_join_2_threads", |b| b.iter(|| assert_eq!(pool.install(|| fib_rayon(30)), 832_040)));
+    g.bench_function("heddle_join_2_workers", |b| {
+        b.iter(|| assert_eq!(rt.block_on(|| fib_heddle(30)), 832_040))
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    g.bench_function("rayon_join_2_threads", |b| {
+        b.iter(|| assert_eq!(pool.install(|| fib_rayon(30)), 832_040))
+    });
     g.finish();
 }
 

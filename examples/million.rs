@@ -21,11 +21,17 @@ fn status_kib(field: &str) -> u64 {
 }
 
 fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps").unwrap().lines().count()
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let rt = heddle::Builder::new().build().expect("runtime");
     rt.block_on(|| heddle::spawn(|| ()).join().unwrap()); // warm up: first slab, threads
     let (rss0, pte0, maps0) = (status_kib("VmRSS:"), status_kib("VmPTE:"), mappings());
@@ -61,8 +67,14 @@ fn main() {
     });
     let (spawned, parked, finished, rss, pte, maps) = report;
     let per = |kib: u64| kib as f64 * 1024.0 / n as f64;
-    println!("heddle million: {n} fibers parked at once, {} workers", rt.workers());
-    println!("  spawn: {:.2?}   all parked: {:.2?}   wake + join all: {:.2?}", spawned, parked, finished);
+    println!(
+        "heddle million: {n} fibers parked at once, {} workers",
+        rt.workers()
+    );
+    println!(
+        "  spawn: {:.2?}   all parked: {:.2?}   wake + join all: {:.2?}",
+        spawned, parked, finished
+    );
     println!(
         "  resident per parked fiber: {:.0} bytes (VmRSS), + {:.0} bytes of page tables (VmPTE)",
         per(rss.saturating_sub(rss0)),

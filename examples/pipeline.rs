@@ -16,7 +16,10 @@ fn transform(x: u64) -> u64 {
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let items = args.first().copied().unwrap_or(1_000_000);
     let transformers = args.get(1).copied().unwrap_or(8) as usize;
     let cap = args.get(2).copied().unwrap_or(256) as usize;
@@ -41,14 +44,19 @@ fn main() {
             })
             .collect();
         drop((raw_rx, out_tx));
-        let consumer = heddle::spawn(move || out_rx.iter().fold((0u64, 0u64), |(n, c), x| (n + 1, c ^ x)));
+        let consumer =
+            heddle::spawn(move || out_rx.iter().fold((0u64, 0u64), |(n, c), x| (n + 1, c ^ x)));
         producer.join().unwrap();
         pool.into_iter().for_each(|h| h.join().unwrap());
         consumer.join().unwrap()
     });
     let t = start.elapsed();
     let expected = (0..items).fold(0u64, |c, x| c ^ transform(x));
-    assert_eq!((count, checksum), (items, expected), "lost, duplicated or corrupted items");
+    assert_eq!(
+        (count, checksum),
+        (items, expected),
+        "lost, duplicated or corrupted items"
+    );
     println!(
         "pipeline: {items} items, 1 producer -> {transformers} transformers -> 1 consumer, channels of {cap}, {} workers",
         rt.workers()

@@ -23,15 +23,23 @@ struct Opts {
 }
 
 fn parse() -> Opts {
-    let mut o = Opts { fibers: 2000, work: 60, yields: 10, reps: 3, max_workers: num_cpus::get() };
+    let mut o = Opts {
+        fibers: 2000,
+        work: 60,
+        yields: 10,
+        reps: 3,
+        max_workers: num_cpus::get(),
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
         let value = || -> u64 {
-            args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-                eprintln!("{} needs a number", args[i]);
-                std::process::exit(2)
-            })
+            args.get(i + 1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| {
+                    eprintln!("{} needs a number", args[i]);
+                    std::process::exit(2)
+                })
         };
         match args[i].as_str() {
             "--fibers" => o.fibers = value(),
@@ -85,14 +93,19 @@ struct Row {
 }
 
 fn run(workers: usize, o: &Opts) -> Row {
-    let rt = heddle::Builder::new().workers(workers).build().expect("runtime");
+    let rt = heddle::Builder::new()
+        .workers(workers)
+        .build()
+        .expect("runtime");
     let mut best = Duration::MAX;
     let mut checksum = 0;
     for _ in 0..o.reps {
         let (fibers, work, yields) = (o.fibers, o.work, o.yields);
         let start = Instant::now();
         checksum = rt.block_on(move || {
-            let hs: Vec<_> = (0..fibers).map(|id| heddle::spawn(move || fiber_work(id, work, yields))).collect();
+            let hs: Vec<_> = (0..fibers)
+                .map(|id| heddle::spawn(move || fiber_work(id, work, yields)))
+                .collect();
             hs.into_iter().fold(0u64, |a, h| a ^ h.join().unwrap())
         });
         best = best.min(start.elapsed());
@@ -148,7 +161,11 @@ fn main() {
         }
         let note = match best_at_cores {
             Some(tc) if r.workers > cores => {
-                format!("  ({:+.1}% vs {} workers)", (r.time.as_secs_f64() / tc.as_secs_f64() - 1.0) * 100.0, cores)
+                format!(
+                    "  ({:+.1}% vs {} workers)",
+                    (r.time.as_secs_f64() / tc.as_secs_f64() - 1.0) * 100.0,
+                    cores
+                )
             }
             _ => String::new(),
         };
@@ -166,8 +183,15 @@ fn main() {
     }
 
     // An idle runtime should cost nearly nothing.
-    let rt = heddle::Builder::new().workers(cores).build().expect("runtime");
-    rt.block_on(|| (0..100).map(|i| heddle::spawn(move || i)).for_each(|h| drop(h.join())));
+    let rt = heddle::Builder::new()
+        .workers(cores)
+        .build()
+        .expect("runtime");
+    rt.block_on(|| {
+        (0..100)
+            .map(|i| heddle::spawn(move || i))
+            .for_each(|h| drop(h.join()))
+    });
     std::thread::sleep(Duration::from_millis(100)); // let the workers settle
     let (c0, t0) = (cpu_time(), Instant::now());
     std::thread::sleep(Duration::from_secs(1));

@@ -29,7 +29,9 @@ pub struct SwitchPair {
 
 impl std::fmt::Debug for SwitchPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SwitchPair").field("use_ret", &self.pair.use_ret).finish()
+        f.debug_struct("SwitchPair")
+            .field("use_ret", &self.pair.use_ret)
+            .finish()
     }
 }
 
@@ -57,12 +59,20 @@ impl SwitchPair {
     /// A pair whose switches end in `ret` (`use_ret`) or in `pop; jmp`.
     pub fn new(use_ret: bool) -> SwitchPair {
         let stack = Stack::map_single(64 * 1024).expect("map a bench stack");
-        let mut pair = Box::new(Pair { main: Context::empty(), other: Context::empty(), use_ret });
+        let mut pair = Box::new(Pair {
+            main: Context::empty(),
+            other: Context::empty(),
+            use_ret,
+        });
         let arg: *mut Pair = &mut *pair;
         // SAFETY: the stack top is page-aligned and the stack lives as long
         // as the SwitchPair; `bounce` never returns.
         pair.other = unsafe { arch::init_stack(stack.top(), bounce, arg.cast()) };
-        SwitchPair { pair, _stack: stack, trips: 0 }
+        SwitchPair {
+            pair,
+            _stack: stack,
+            trips: 0,
+        }
     }
 
     /// Switch to the other context and back.

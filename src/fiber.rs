@@ -75,7 +75,10 @@ pub struct Fiber {
 
 impl Fiber {
     pub(crate) fn new(id: u64, name: Option<Arc<str>>) -> Fiber {
-        Fiber { id: FiberId::new(id), name }
+        Fiber {
+            id: FiberId::new(id),
+            name,
+        }
     }
 
     /// The fiber's id.
@@ -308,7 +311,11 @@ impl Builder {
         let name: Option<Arc<str>> = self.name.map(Arc::from);
         let id = worker::new_id(shared);
         let packet = Arc::new(Packet::new());
-        let entry = Box::new(Spawned { f, packet: packet.clone(), done });
+        let entry = Box::new(Spawned {
+            f,
+            packet: packet.clone(),
+            done,
+        });
         // SAFETY: passed on from our caller.
         unsafe { spawn_entry(shared, id, name.clone(), stack, entry)? };
         Ok(JoinHandle::new(packet, Fiber::new(id, name)))
@@ -331,10 +338,10 @@ pub(crate) unsafe fn spawn_entry<'a>(
 ) -> io::Result<()> {
     // SAFETY: only the lifetime is erased; the caller guarantees the fiber
     // finishes before 'a ends.
-    let entry: Box<dyn crate::scheduler::task::Entry + 'static> = unsafe { core::mem::transmute(entry) };
+    let entry: Box<dyn crate::scheduler::task::Entry + 'static> =
+        unsafe { core::mem::transmute(entry) };
     shared.spawn(id, name, stack, entry)
 }
-
 
 /// Spawn a fiber on the current fiber's runtime.
 ///

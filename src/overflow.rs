@@ -69,8 +69,10 @@ pub(crate) fn clear_running() {
 
 static INSTALL: Once = Once::new();
 /// The handlers that were in place before ours, for SIGSEGV and SIGBUS.
-static mut PREVIOUS: [core::mem::MaybeUninit<libc::sigaction>; 2] =
-    [core::mem::MaybeUninit::uninit(), core::mem::MaybeUninit::uninit()];
+static mut PREVIOUS: [core::mem::MaybeUninit<libc::sigaction>; 2] = [
+    core::mem::MaybeUninit::uninit(),
+    core::mem::MaybeUninit::uninit(),
+];
 
 /// Install the process-wide handler (once).
 pub(crate) fn install_handler() {
@@ -105,7 +107,8 @@ impl AltStack {
         // SAFETY: querying the current altstack writes only into `old`.
         let has_one = unsafe {
             let mut old: libc::stack_t = core::mem::zeroed();
-            libc::sigaltstack(core::ptr::null(), &mut old) == 0 && old.ss_flags & libc::SS_DISABLE == 0
+            libc::sigaltstack(core::ptr::null(), &mut old) == 0
+                && old.ss_flags & libc::SS_DISABLE == 0
         };
         if has_one {
             return AltStack { mapping: None };
@@ -132,7 +135,9 @@ impl AltStack {
                 ss_size: size,
             };
             libc::sigaltstack(&st, core::ptr::null_mut());
-            AltStack { mapping: Some((p, size + page)) }
+            AltStack {
+                mapping: Some((p, size + page)),
+            }
         }
     }
 }
@@ -192,7 +197,10 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
 
 fn report_and_abort(f: &RunningFiber) -> ! {
     let mut buf = [0u8; 512];
-    let mut w = Writer { buf: &mut buf, len: 0 };
+    let mut w = Writer {
+        buf: &mut buf,
+        len: 0,
+    };
     w.put(b"\nfiber '");
     if f.name.is_null() {
         w.put(b"#");

@@ -64,7 +64,11 @@ impl Builder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn new() -> Builder {
-        Builder { workers: None, stack_size: DEFAULT_STACK_SIZE, thread_name: "heddle-worker".into() }
+        Builder {
+            workers: None,
+            stack_size: DEFAULT_STACK_SIZE,
+            thread_name: "heddle-worker".into(),
+        }
     }
 
     /// Number of worker threads (default: the number of cores).
@@ -146,7 +150,10 @@ impl Builder {
         let locals: Vec<LocalQueue<_>> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
         let stealers = locals.iter().map(|l| l.stealer()).collect();
         let shared = Arc::new(Shared::new(Injector::new(), stealers, self.stack_size));
-        let mut rt = Runtime { shared: shared.clone(), threads: Vec::with_capacity(workers) };
+        let mut rt = Runtime {
+            shared: shared.clone(),
+            threads: Vec::with_capacity(workers),
+        };
         for (index, local) in locals.into_iter().enumerate() {
             let shared = shared.clone();
             let spawned = std::thread::Builder::new()
@@ -189,7 +196,9 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("workers", &self.workers()).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("workers", &self.workers())
+            .finish_non_exhaustive()
     }
 }
 
@@ -293,7 +302,11 @@ impl Runtime {
     /// ```
     pub fn stack_mappings(&self) -> usize {
         let slabs = self.shared.stacks.slab_count();
-        if stack::guards_split_mappings() { slabs * 2 } else { slabs }
+        if stack::guards_split_mappings() {
+            slabs * 2
+        } else {
+            slabs
+        }
     }
 
     /// Spawn a fiber from any thread. It goes to the runtime's injector
@@ -383,7 +396,9 @@ impl Drop for Runtime {
             panic!("heddle: a Runtime cannot be dropped from one of its own fibers");
         }
         self.shared.wait_quiet();
-        self.shared.shutdown.store(true, crate::loom::Ordering::SeqCst);
+        self.shared
+            .shutdown
+            .store(true, crate::loom::Ordering::SeqCst);
         self.shared.sleep.wake_all();
         for t in self.threads.drain(..) {
             let _ = t.join();

@@ -73,7 +73,9 @@ pub struct Scope<'scope, 'env: 'scope> {
 
 impl std::fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scope").field("pending", &self.pending.count()).finish()
+        f.debug_struct("Scope")
+            .field("pending", &self.pending.count())
+            .finish()
     }
 }
 
@@ -150,8 +152,9 @@ impl<'scope> Scope<'scope, '_> {
         // SAFETY: `scope` waits for `pending` to reach zero before returning,
         // and the fiber lowers it only after its closure finished and its
         // result was stored, so nothing borrowed for 'scope expires first.
-        let spawned =
-            unsafe { Builder::new().spawn_unchecked_with(&self.shared, f, Some(self.pending.clone())) };
+        let spawned = unsafe {
+            Builder::new().spawn_unchecked_with(&self.shared, f, Some(self.pending.clone()))
+        };
         match spawned {
             Ok(h) => {
                 let packet: Arc<dyn ScopedPacket + 'scope> = h.packet().clone();
@@ -159,10 +162,15 @@ impl<'scope> Scope<'scope, '_> {
                 // packet out of the list and drops it (with any result still
                 // in it) before it returns, while 'scope is still alive.
                 let packet: Arc<dyn ScopedPacket> = unsafe {
-                    core::mem::transmute::<Arc<dyn ScopedPacket + 'scope>, Arc<dyn ScopedPacket>>(packet)
+                    core::mem::transmute::<Arc<dyn ScopedPacket + 'scope>, Arc<dyn ScopedPacket>>(
+                        packet,
+                    )
                 };
                 self.packets.lock().push(packet);
-                ScopedJoinHandle { inner: h, scope: PhantomData }
+                ScopedJoinHandle {
+                    inner: h,
+                    scope: PhantomData,
+                }
             }
             Err(e) => {
                 self.pending.done();
@@ -270,7 +278,9 @@ where
 {
     fn run(self: Box<Self>) {
         if let Some(b) = self.claim.claim()
-            && let Some(waker) = self.packet.complete_with(|| panic::catch_unwind(AssertUnwindSafe(b)))
+            && let Some(waker) = self
+                .packet
+                .complete_with(|| panic::catch_unwind(AssertUnwindSafe(b)))
         {
             waker.wake();
         }
@@ -327,10 +337,16 @@ where
     let Some(shared) = worker::current_shared() else {
         return (a(), b());
     };
-    let claim = Arc::new(Claim { taken: AtomicBool::new(false), f: UnsafeCell::new(Some(b)) });
+    let claim = Arc::new(Claim {
+        taken: AtomicBool::new(false),
+        f: UnsafeCell::new(Some(b)),
+    });
     let packet = Arc::new(Packet::new());
     let id = worker::new_id(&shared);
-    let entry = Box::new(JoinB { claim: claim.clone(), packet: packet.clone() });
+    let entry = Box::new(JoinB {
+        claim: claim.clone(),
+        packet: packet.clone(),
+    });
     // SAFETY: before returning or unwinding we either run `b` here (the
     // fiber then finds the claim empty and touches nothing of 'a) or wait
     // for the fiber's result, which it publishes after `b` finished.

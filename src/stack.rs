@@ -107,7 +107,11 @@ impl Stack {
             unsafe { libc::munmap(base.as_ptr().cast(), size + page) };
             return Err(e);
         }
-        Ok(Stack { base, size, owned: true })
+        Ok(Stack {
+            base,
+            size,
+            owned: true,
+        })
     }
 
     /// The high end of the stack (exclusive), 16-byte aligned.
@@ -126,7 +130,6 @@ impl Stack {
         let lo = self.base.as_ptr() as usize;
         (lo, lo + page_size())
     }
-
 }
 
 impl Drop for Stack {
@@ -373,7 +376,8 @@ impl StackAllocator {
         while i < release.len() {
             let mut j = i + 1;
             while j < release.len()
-                && release[j].base.as_ptr() as usize == release[j - 1].base.as_ptr() as usize + self.stride
+                && release[j].base.as_ptr() as usize
+                    == release[j - 1].base.as_ptr() as usize + self.stride
             {
                 j += 1;
             }

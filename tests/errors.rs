@@ -4,16 +4,26 @@
 fn zero_workers_is_an_error() {
     let err = heddle::Builder::new().workers(0).build().unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    assert_eq!(err.to_string(), "heddle: a runtime needs at least one worker (workers(0) was given)");
+    assert_eq!(
+        err.to_string(),
+        "heddle: a runtime needs at least one worker (workers(0) was given)"
+    );
 }
 
 #[test]
 fn tiny_stacks_are_errors() {
     let err = heddle::Builder::new().stack_size(4096).build().unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    assert!(err.to_string().contains("stack size 4096 bytes is below the minimum of 16384"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("stack size 4096 bytes is below the minimum of 16384"),
+        "{err}"
+    );
     let rt = heddle::Builder::new().workers(1).build().unwrap();
-    let err = heddle::fiber::Builder::new().stack_size(0).spawn_on(&rt, || ()).unwrap_err();
+    let err = heddle::fiber::Builder::new()
+        .stack_size(0)
+        .spawn_on(&rt, || ())
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("below the minimum"), "{err}");
 }
@@ -22,7 +32,10 @@ fn tiny_stacks_are_errors() {
 fn spawn_outside_a_runtime_panics_with_a_message() {
     let r = std::panic::catch_unwind(|| heddle::spawn(|| 1));
     let payload = r.unwrap_err();
-    let msg = payload.downcast_ref::<String>().cloned().or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
+    let msg = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
     assert!(msg.unwrap().contains("outside a heddle runtime"));
 }
 
@@ -38,13 +51,20 @@ fn block_on_inside_a_fiber_panics_instead_of_deadlocking() {
     let rt2 = heddle::Builder::new().workers(1).build().unwrap();
     let r = rt.spawn(move || rt2.block_on(|| 1)).join();
     let payload = r.unwrap_err();
-    let msg = payload.downcast_ref::<String>().cloned().or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
+    let msg = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
     assert!(msg.unwrap().contains("block_on called from inside a fiber"));
 }
 
 #[test]
 fn custom_stack_sizes_work() {
-    let rt = heddle::Builder::new().workers(1).stack_size(64 * 1024).build().unwrap();
+    let rt = heddle::Builder::new()
+        .workers(1)
+        .stack_size(64 * 1024)
+        .build()
+        .unwrap();
     let h = heddle::fiber::Builder::new()
         .stack_size(2 << 20)
         .spawn_on(&rt, || {

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps").unwrap().lines().count()
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
 }
 
 fn workload(workers: usize) {
@@ -20,7 +23,10 @@ fn workload(workers: usize) {
                 i
             };
             if i % 100 == 0 {
-                heddle::fiber::Builder::new().stack_size(1 << 20).spawn_on(&rt, f).unwrap()
+                heddle::fiber::Builder::new()
+                    .stack_size(1 << 20)
+                    .spawn_on(&rt, f)
+                    .unwrap()
             } else {
                 rt.spawn(f)
             }

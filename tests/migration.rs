@@ -38,7 +38,10 @@ fn stress(workers: usize) {
         hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
     });
     assert_eq!(total, 2000 * 4950 + 2000 * 1999 / 2);
-    assert!(migrations.load(Ordering::Relaxed) > 0, "{workers} workers: no fiber ever migrated");
+    assert!(
+        migrations.load(Ordering::Relaxed) > 0,
+        "{workers} workers: no fiber ever migrated"
+    );
 }
 
 #[test]

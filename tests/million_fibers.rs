@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps").unwrap().lines().count()
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
 }
 
 #[test]
@@ -40,7 +43,11 @@ fn a_million_parked_fibers_complete() {
     assert_eq!(arrived.load(Ordering::Relaxed), N);
     let stack_maps = maps_while_parked.saturating_sub(before);
     assert!(stack_maps < 20_000, "{stack_maps} mappings for {N} fibers");
-    assert!(rt.stack_mappings() < 20_000, "{} slab mappings", rt.stack_mappings());
+    assert!(
+        rt.stack_mappings() < 20_000,
+        "{} slab mappings",
+        rt.stack_mappings()
+    );
     let run: u64 = rt.stats().iter().map(|s| s.fibers_run).sum();
     assert_eq!(run, N as u64 + 1);
 }

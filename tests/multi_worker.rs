@@ -29,12 +29,18 @@ fn work_from_one_fiber_runs_on_every_worker() {
                     })
                 })
                 .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect::<std::collections::HashSet<ThreadId>>()
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<std::collections::HashSet<ThreadId>>()
         });
         let stats = rt.stats();
         let busy_workers = stats.iter().filter(|s| s.fibers_run > 0).count();
         let steals: u64 = stats.iter().map(|s| s.steals).sum();
-        assert!(threads.len() >= 2, "{workers} workers: all fibers ran on {} thread(s)", threads.len());
+        assert!(
+            threads.len() >= 2,
+            "{workers} workers: all fibers ran on {} thread(s)",
+            threads.len()
+        );
         assert!(busy_workers >= 2, "{workers} workers: stats {stats:?}");
         assert!(steals >= 1, "{workers} workers: no steals: {stats:?}");
         let run: u64 = stats.iter().map(|s| s.fibers_run).sum();

@@ -7,8 +7,14 @@ use std::panic::{self, AssertUnwindSafe};
 fn panic_payload_reaches_join_and_runtime_carries_on() {
     let rt = heddle::Builder::new().workers(2).build().unwrap();
     let n = std::hint::black_box(7);
-    let err = rt.spawn(move || -> u32 { panic!("boom {n}") }).join().unwrap_err();
-    assert_eq!(err.downcast_ref::<String>().map(String::as_str), Some("boom 7"));
+    let err = rt
+        .spawn(move || -> u32 { panic!("boom {n}") })
+        .join()
+        .unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<String>().map(String::as_str),
+        Some("boom 7")
+    );
     let err = rt.spawn(|| std::panic::panic_any(42u8)).join().unwrap_err();
     assert_eq!(err.downcast_ref::<u8>(), Some(&42));
     // Still usable, from a fiber too.
@@ -18,14 +24,19 @@ fn panic_payload_reaches_join_and_runtime_carries_on() {
         (bad.join().is_err(), good.join().unwrap())
     });
     assert_eq!(v, (true, 5));
-    let sum: u64 = (0..100u64).map(|i| rt.spawn(move || i)).map(|h| h.join().unwrap()).sum();
+    let sum: u64 = (0..100u64)
+        .map(|i| rt.spawn(move || i))
+        .map(|h| h.join().unwrap())
+        .sum();
     assert_eq!(sum, 4950);
 }
 
 #[test]
 fn block_on_reraises_the_panic() {
     let rt = heddle::Builder::new().workers(1).build().unwrap();
-    let r = panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(|| -> () { panic!("root failed") })));
+    let r = panic::catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(|| -> () { panic!("root failed") })
+    }));
     let payload = r.unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"root failed"));
     assert_eq!(rt.block_on(|| 1), 1);

@@ -114,6 +114,9 @@ fn float_control_words_are_per_fiber() {
     assert_eq!(mine, vec![(0b10 << 13, 0b01 << 10); 5]);
     assert_eq!(others, vec![(0, 0); 5]);
     // The worker thread itself is unaffected too: a new fiber starts clean.
-    let fresh = rt.spawn(|| (mxcsr() & MXCSR_RC, x87_cw() & X87_RC)).join().unwrap();
+    let fresh = rt
+        .spawn(|| (mxcsr() & MXCSR_RC, x87_cw() & X87_RC))
+        .join()
+        .unwrap();
     assert_eq!(fresh, (0, 0));
 }

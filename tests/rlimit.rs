@@ -10,12 +10,23 @@ const ROLE: &str = "HEDDLE_RLIMIT_CHILD";
 
 fn vm_size() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: u64 = s.lines().find(|l| l.starts_with("VmSize:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let kib: u64 = s
+        .lines()
+        .find(|l| l.starts_with("VmSize:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     kib * 1024
 }
 
 fn set_as_limit(bytes: u64) {
-    let lim = libc::rlimit { rlim_cur: bytes, rlim_max: libc::RLIM_INFINITY };
+    let lim = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: setrlimit with a valid struct.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
 }
@@ -34,11 +45,12 @@ fn child() {
     let mut handles = Vec::with_capacity(1_000_000);
     let spawn = |handles: &mut Vec<_>| {
         let g = gate.clone();
-        heddle::fiber::Builder::new().spawn_on(&rt, move || {
-            g.wait();
-            1u64
-        })
-        .map(|h| handles.push(h))
+        heddle::fiber::Builder::new()
+            .spawn_on(&rt, move || {
+                g.wait();
+                1u64
+            })
+            .map(|h| handles.push(h))
     };
     for _ in 0..100 {
         spawn(&mut handles).unwrap();
@@ -67,7 +79,10 @@ fn child() {
         assert!(handles.len() < 1_000_000, "the limit never bit");
     };
     let msg = err.to_string();
-    assert!(msg.contains("cannot map") && msg.contains("RLIMIT_AS"), "{msg}");
+    assert!(
+        msg.contains("cannot map") && msg.contains("RLIMIT_AS"),
+        "{msg}"
+    );
     let before_raise = handles.len();
     // Running fibers are unaffected.
     go.store(true, Ordering::Release);
@@ -92,7 +107,12 @@ fn rlimit_child_entry() {
 #[test]
 fn low_address_space_limit_gives_an_error_and_the_runtime_carries_on() {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "rlimit_child_entry", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "rlimit_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ROLE, "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -111,5 +131,8 @@ fn low_address_space_limit_gives_an_error_and_the_runtime_carries_on() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed: {stdout}\n{stderr}");
-    assert!(stdout.contains("CHILD-OK"), "child did not finish: {stdout}\n{stderr}");
+    assert!(
+        stdout.contains("CHILD-OK"),
+        "child did not finish: {stdout}\n{stderr}"
+    );
 }

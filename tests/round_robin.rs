@@ -24,7 +24,9 @@ fn two_counters_interleave_strictly() {
             h.join().unwrap();
         }
     });
-    let expected: Vec<String> = (0..10).flat_map(|i| [format!("a{i}"), format!("b{i}")]).collect();
+    let expected: Vec<String> = (0..10)
+        .flat_map(|i| [format!("a{i}"), format!("b{i}")])
+        .collect();
     assert_eq!(*log.lock().unwrap(), expected);
 }
 

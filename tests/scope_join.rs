@@ -81,7 +81,11 @@ fn depth(n: u64) -> u64 {
 
 #[test]
 fn join_recursion_100k_deep_on_a_small_stack() {
-    let rt = heddle::Builder::new().workers(2).stack_size(64 * 1024).build().unwrap();
+    let rt = heddle::Builder::new()
+        .workers(2)
+        .stack_size(64 * 1024)
+        .build()
+        .unwrap();
     assert_eq!(rt.block_on(|| depth(100_000)), 100_000);
 }
 

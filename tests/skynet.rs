@@ -7,7 +7,9 @@ fn skynet(num: u64, size: u64) -> u64 {
         return num;
     }
     let step = size / 10;
-    let children: Vec<_> = (0..10).map(|i| heddle::spawn(move || skynet(num + i * step, step))).collect();
+    let children: Vec<_> = (0..10)
+        .map(|i| heddle::spawn(move || skynet(num + i * step, step)))
+        .collect();
     children.into_iter().map(|h| h.join().unwrap()).sum()
 }
 

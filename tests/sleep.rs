@@ -40,7 +40,10 @@ fn a_sleeping_runtime_wakes_up_for_its_timer() {
             s.elapsed()
         });
         let d = d.join().unwrap();
-        assert!(d >= Duration::from_millis(30) && d < Duration::from_secs(2), "{d:?}");
+        assert!(
+            d >= Duration::from_millis(30) && d < Duration::from_secs(2),
+            "{d:?}"
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! Spawning and joining: many, from fibers and threads, nested, finished or not.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 #[test]
 fn spawn_join_100k_from_a_fiber() {
@@ -150,8 +150,10 @@ fn fiber_ids_and_names() {
     let (id, name) = h.join().unwrap();
     assert_eq!(id, expected_id);
     assert_eq!(name.as_deref(), Some("alpha"));
-    let ids: std::collections::HashSet<_> =
-        (0..100).map(|_| rt.spawn(|| heddle::fiber::current().id())).map(|h| h.join().unwrap()).collect();
+    let ids: std::collections::HashSet<_> = (0..100)
+        .map(|_| rt.spawn(|| heddle::fiber::current().id()))
+        .map(|h| h.join().unwrap())
+        .collect();
     assert_eq!(ids.len(), 100);
     assert!(heddle::fiber::try_current().is_none());
 }

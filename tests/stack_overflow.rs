@@ -24,7 +24,11 @@ fn child(role: &str) {
     }
     let rt = heddle::Builder::new().workers(2).build().unwrap();
     let b = heddle::fiber::Builder::new().stack_size(64 * 1024);
-    let b = if role == "named" { b.name("deep-diver") } else { b };
+    let b = if role == "named" {
+        b.name("deep-diver")
+    } else {
+        b
+    };
     let h = b.spawn_on(&rt, || recurse(0)).unwrap();
     let _ = h.join();
     unreachable!("the overflow should have aborted the process");
@@ -35,7 +39,11 @@ fn child(role: &str) {
 /// pages must still be there.
 fn slab_child() {
     use std::sync::Arc;
-    let rt = heddle::Builder::new().workers(2).stack_size(64 * 1024).build().unwrap();
+    let rt = heddle::Builder::new()
+        .workers(2)
+        .stack_size(64 * 1024)
+        .build()
+        .unwrap();
     for _ in 0..2 {
         let gate = Arc::new(heddle::sync::WaitGroup::new());
         gate.add(1);
@@ -48,7 +56,10 @@ fn slab_child() {
         gate.done();
         hs.into_iter().for_each(|h| h.join().unwrap());
     }
-    let h = heddle::fiber::Builder::new().name("slab-diver").spawn_on(&rt, || recurse(0)).unwrap();
+    let h = heddle::fiber::Builder::new()
+        .name("slab-diver")
+        .spawn_on(&rt, || recurse(0))
+        .unwrap();
     let _ = h.join();
     unreachable!("the overflow should have aborted the process");
 }
@@ -57,11 +68,19 @@ fn run_child(role: &str) -> (Option<i32>, String) {
     use std::os::unix::process::ExitStatusExt;
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
-        .args(["--exact", "overflow_child_entry", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "overflow_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ROLE, role)
         .output()
         .unwrap();
-    (out.status.signal(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.signal(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The child's entry point; does nothing unless re-executed by the parent.
@@ -86,15 +105,24 @@ fn unbounded_recursion_in_a_named_fiber_aborts_with_a_report() {
 fn unnamed_fibers_are_reported_by_id() {
     let (signal, stderr) = run_child("unnamed");
     assert_eq!(signal, Some(libc::SIGABRT), "stderr: {stderr}");
-    let line = stderr.lines().find(|l| l.contains("has overflowed its stack")).unwrap_or_else(|| panic!("stderr: {stderr}"));
-    assert!(line.starts_with("fiber '#") && line.ends_with("' has overflowed its stack (65536 bytes)"), "{line}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("has overflowed its stack"))
+        .unwrap_or_else(|| panic!("stderr: {stderr}"));
+    assert!(
+        line.starts_with("fiber '#") && line.ends_with("' has overflowed its stack (65536 bytes)"),
+        "{line}"
+    );
 }
 
 #[test]
 fn overflow_on_a_recycled_slab_stack_is_caught() {
     let (signal, stderr) = run_child("slab");
     assert_eq!(signal, Some(libc::SIGABRT), "stderr: {stderr}");
-    assert!(stderr.contains("fiber 'slab-diver' has overflowed its stack (65536 bytes)"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("fiber 'slab-diver' has overflowed its stack (65536 bytes)"),
+        "stderr: {stderr}"
+    );
 }
 
 #[test]
@@ -122,7 +150,10 @@ fn sixteen_kib_stack_used_to_just_under_its_limit() {
         })
         .unwrap();
     let used = h.join().unwrap();
-    assert!(used >= limit - 3 * 1024 && used < limit, "used {used} of {limit}");
+    assert!(
+        used >= limit - 3 * 1024 && used < limit,
+        "used {used} of {limit}"
+    );
 }
 
 #[test]
@@ -141,10 +172,21 @@ fn std_threads_still_get_std_overflow_reports() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "status {:?} stderr: {stderr} stdout: {stdout}", out.status);
-    let line = stderr.lines().find(|l| l.contains("has overflowed its stack")).unwrap_or("");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "status {:?} stderr: {stderr} stdout: {stdout}",
+        out.status
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("has overflowed its stack"))
+        .unwrap_or("");
     assert!(line.starts_with("thread 'victim'"), "stderr: {stderr}");
-    assert!(!stderr.contains("fiber '"), "misreported as a fiber: {stderr}");
+    assert!(
+        !stderr.contains("fiber '"),
+        "misreported as a fiber: {stderr}"
+    );
 }
 
 #[test]

@@ -48,13 +48,19 @@ fn many_to_many(workers: usize, cap: Option<usize>) {
             .collect();
         drop(rx);
         producers.into_iter().for_each(|h| h.join().unwrap());
-        let mut all: Vec<u64> = consumers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut all: Vec<u64> = consumers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         all.sort_unstable();
         all
     });
     let expected: Vec<u64> = (0..PRODUCERS * PER).collect();
     assert_eq!(seen.len(), expected.len(), "{workers} workers, cap {cap:?}");
-    assert!(seen == expected, "{workers} workers, cap {cap:?}: lost or duplicated messages");
+    assert!(
+        seen == expected,
+        "{workers} workers, cap {cap:?}: lost or duplicated messages"
+    );
 }
 
 #[test]
@@ -79,10 +85,18 @@ fn a_bounded_channel_blocks_the_producer_at_capacity() {
         }
     });
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(sent.load(Ordering::SeqCst), 3, "the producer must stop at capacity");
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        3,
+        "the producer must stop at capacity"
+    );
     assert_eq!(rx.recv().unwrap(), 0);
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(sent.load(Ordering::SeqCst), 4, "one slot freed, one more send");
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        4,
+        "one slot freed, one more send"
+    );
     let rest: Vec<i32> = rx.iter().collect();
     assert_eq!(rest, (1..10).collect::<Vec<_>>());
     producer.join().unwrap();
@@ -154,18 +168,27 @@ fn recv_timeout_times_out_and_receives() {
         (elapsed, r1, r2, r3)
     });
     assert_eq!(r1, Err(RecvTimeoutError::Timeout));
-    assert!(elapsed >= Duration::from_millis(40) && elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(40) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
     assert_eq!(r2, Ok(7));
     assert_eq!(r3, Err(RecvTimeoutError::Timeout));
     drop(tx);
-    assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Disconnected));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(1)),
+        Err(RecvTimeoutError::Disconnected)
+    );
 }
 
 #[test]
 fn recv_timeout_from_a_plain_thread() {
     let rt = heddle::Builder::new().workers(1).build().unwrap();
     let (tx, rx) = heddle::sync::channel();
-    assert_eq!(rx.recv_timeout(Duration::from_millis(10)), Err(RecvTimeoutError::Timeout));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(10)),
+        Err(RecvTimeoutError::Timeout)
+    );
     let h = rt.spawn(move || {
         heddle::sleep(Duration::from_millis(10));
         tx.send(3).unwrap();

@@ -98,7 +98,9 @@ pub(crate) struct Context {
 impl Context {
     /// An empty context, to be filled by the first [`switch`] away from it.
     pub(crate) const fn empty() -> Self {
-        Context { rsp: core::ptr::null_mut() }
+        Context {
+            rsp: core::ptr::null_mut(),
+        }
     }
 
     /// Pointer to the saved stack pointer slot, for [`switch`]'s first argument.

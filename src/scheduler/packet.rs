@@ -100,11 +100,17 @@ impl<T, W> Packet<T, W> {
         // SAFETY: the state is RUNNING or DONE (one joiner, registering once
         // per wake), so `complete` is not reading `waiter` now.
         self.waiter.with_mut(|w| unsafe { *w = Some(waiter) });
-        match self.state.compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .state
+            .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => Ok(()),
             // SAFETY: DONE: `complete` never reads `waiter` after its swap
             // saw RUNNING, so the value we wrote is ours to take back.
-            Err(DONE) => Err(self.waiter.with_mut(|w| unsafe { (*w).take() }).expect("waiter vanished")),
+            Err(DONE) => Err(self
+                .waiter
+                .with_mut(|w| unsafe { (*w).take() })
+                .expect("waiter vanished")),
             Err(s) => panic!("join packet registered twice (state {s})"),
         }
     }

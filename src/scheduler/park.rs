@@ -65,7 +65,9 @@ pub(crate) struct OnceWaker {
 
 impl OnceWaker {
     pub(crate) fn new(waker: Waker) -> Arc<OnceWaker> {
-        Arc::new(OnceWaker { inner: Mutex::new(Some(waker)) })
+        Arc::new(OnceWaker {
+            inner: Mutex::new(Some(waker)),
+        })
     }
 
     /// Take the real waker, if nobody has yet.

@@ -22,7 +22,10 @@ pub(crate) struct Parker {
 
 impl Parker {
     pub(crate) fn new() -> Self {
-        Parker { token: Mutex::new(false), cv: Condvar::new() }
+        Parker {
+            token: Mutex::new(false),
+            cv: Condvar::new(),
+        }
     }
 
     /// Sleep until the token is set, then consume it.

@@ -65,7 +65,9 @@ mod model {
     }
 
     fn steal_half<T>(from: &mut VecDeque<T>, dest: &LocalQueue<T>) -> Steal<T> {
-        let Some(first) = from.pop_front() else { return Steal::Empty };
+        let Some(first) = from.pop_front() else {
+            return Steal::Empty;
+        };
         let extra = from.len() / 2;
         let mut d = dest.0.lock();
         for _ in 0..extra {

@@ -87,7 +87,12 @@ impl Sleep {
             if n >= limit {
                 return false;
             }
-            match self.searching.compare_exchange_weak(n, n + 1, Ordering::SeqCst, Ordering::Relaxed) {
+            match self.searching.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(actual) => n = actual,
             }
@@ -115,7 +120,8 @@ impl Sleep {
     /// queued): wake a sleeper if one obviously sleeps and nobody searches.
     /// Not part of the no-lost-wake-up argument, so no fence.
     pub(crate) fn hint_surplus(&self) {
-        if self.sleeping.load(Ordering::Relaxed) > 0 && self.searching.load(Ordering::Relaxed) == 0 {
+        if self.sleeping.load(Ordering::Relaxed) > 0 && self.searching.load(Ordering::Relaxed) == 0
+        {
             self.wake_one();
         }
     }

@@ -143,7 +143,9 @@ impl Ord for Timer {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("index", &self.index).finish()
+        f.debug_struct("Worker")
+            .field("index", &self.index)
+            .finish()
     }
 }
 
@@ -174,7 +176,9 @@ impl Worker {
             deadline: Cell::new(None),
             ids: Cell::new((0, 0)),
             tick: Cell::new(0),
-            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)),
+            rng: Cell::new(
+                0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+            ),
         }
     }
 
@@ -193,7 +197,11 @@ impl Worker {
             self.fire_timers();
             let task = self.next_task().or_else(|| self.steal_any()).or_else(|| {
                 searching = searching || sleep.start_searching();
-                if searching { self.spin_for_work() } else { None }
+                if searching {
+                    self.spin_for_work()
+                } else {
+                    None
+                }
             });
             if let Some(task) = task {
                 if searching {
@@ -212,7 +220,9 @@ impl Worker {
                 break;
             }
             self.stats().bump_parks();
-            let timeout = self.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
             searching = sleep.sleep(self.index, searching, || self.has_work(), timeout);
         }
         self.stacks.borrow_mut().drain_into(&self.shared.stacks);
@@ -368,7 +378,13 @@ impl Worker {
             };
             (stack.guard(), stack.size(), (*t).id, (ptr, len))
         };
-        overflow::set_running(RunningFiber { guard, size, id, name: name.0, name_len: name.1 });
+        overflow::set_running(RunningFiber {
+            guard,
+            size,
+            id,
+            name: name.0,
+            name_len: name.1,
+        });
         self.current.set(ptr::NonNull::new(t));
         self.stats().bump_switches();
         // SAFETY: the task's context was saved by its last switch away (or
@@ -415,7 +431,11 @@ impl Worker {
                         let seq = self.timer_seq.get();
                         self.timer_seq.set(seq + 1);
                         let mut timers = self.timers.borrow_mut();
-                        timers.push(Reverse(Timer { deadline, seq, waker: once }));
+                        timers.push(Reverse(Timer {
+                            deadline,
+                            seq,
+                            waker: once,
+                        }));
                         self.timer_count.set(timers.len());
                     }
                 }
@@ -497,7 +517,10 @@ fn suspend(transition: Transition) {
     // whole loop). Everything read through it is read before the switch.
     unsafe {
         let w = &*w;
-        let task = w.current.get().expect("heddle: suspend called outside a fiber");
+        let task = w
+            .current
+            .get()
+            .expect("heddle: suspend called outside a fiber");
         w.transition.set(transition);
         let worker_rsp = (*w.ctx.get()).rsp();
         // SAFETY: the worker's context was saved by its switch into us and

@@ -215,7 +215,9 @@ impl<T> SyncSender<T> {
                 Some(Ok(()))
             } else if st.receivers == 0 {
                 // Ours is the one queued message (capacity 0 holds one).
-                Some(Err(SendError(st.items.pop_back().expect("our message is queued"))))
+                Some(Err(SendError(
+                    st.items.pop_back().expect("our message is queued"),
+                )))
             } else {
                 None
             }
@@ -338,21 +340,27 @@ impl<T> Receiver<T> {
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         self.chan.update(|st, _| st.senders += 1);
-        Sender { chan: self.chan.clone() }
+        Sender {
+            chan: self.chan.clone(),
+        }
     }
 }
 
 impl<T> Clone for SyncSender<T> {
     fn clone(&self) -> Self {
         self.chan.update(|st, _| st.senders += 1);
-        SyncSender { chan: self.chan.clone() }
+        SyncSender {
+            chan: self.chan.clone(),
+        }
     }
 }
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
         self.chan.update(|st, _| st.receivers += 1);
-        Receiver { chan: self.chan.clone() }
+        Receiver {
+            chan: self.chan.clone(),
+        }
     }
 }
 

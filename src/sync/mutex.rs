@@ -74,7 +74,10 @@ impl<T> Mutex<T> {
     /// assert_eq!(*m.lock(), 5);
     /// ```
     pub fn new(value: T) -> Mutex<T> {
-        Mutex { queue: WaitQueue::new(false), value: UnsafeCell::new(value) }
+        Mutex {
+            queue: WaitQueue::new(false),
+            value: UnsafeCell::new(value),
+        }
     }
 
     /// Consume the mutex and return its value.
@@ -102,7 +105,8 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*m.lock(), 2);
     /// ```
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        self.queue.wait_until(|locked, _| (!*locked).then(|| *locked = true));
+        self.queue
+            .wait_until(|locked, _| (!*locked).then(|| *locked = true));
         MutexGuard { lock: self }
     }
 
@@ -118,7 +122,9 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(m.try_lock().is_some());
     /// ```
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        let took = self.queue.update(|locked, _| !std::mem::replace(locked, true));
+        let took = self
+            .queue
+            .update(|locked, _| !std::mem::replace(locked, true));
         took.then_some(MutexGuard { lock: self })
     }
 

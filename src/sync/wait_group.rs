@@ -53,7 +53,9 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 0);
     /// ```
     pub fn new() -> WaitGroup {
-        WaitGroup { queue: WaitQueue::new(0) }
+        WaitGroup {
+            queue: WaitQueue::new(0),
+        }
     }
 
     /// Raise the count by `n`.
@@ -131,6 +133,7 @@ impl WaitGroup {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn wait(&self) {
-        self.queue.wait_until(|count, _| (*count == 0).then_some(()));
+        self.queue
+            .wait_until(|count, _| (*count == 0).then_some(()));
     }
 }

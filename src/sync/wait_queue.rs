@@ -106,7 +106,12 @@ pub(crate) struct WaitQueue<S, W> {
 
 impl<S, W: Wake> WaitQueue<S, W> {
     pub(crate) fn new(state: S) -> Self {
-        WaitQueue { inner: Mutex::new(Inner { state, waiters: [VecDeque::new(), VecDeque::new()] }) }
+        WaitQueue {
+            inner: Mutex::new(Inner {
+                state,
+                waiters: [VecDeque::new(), VecDeque::new()],
+            }),
+        }
     }
 
     /// Change the state under the lock; waiters popped through `Wakeups`
@@ -115,7 +120,10 @@ impl<S, W: Wake> WaitQueue<S, W> {
         let (r, popped) = {
             let mut g = self.inner.lock();
             let Inner { state, waiters } = &mut *g;
-            let mut w = Wakeups { waiters, popped: Vec::new() };
+            let mut w = Wakeups {
+                waiters,
+                popped: Vec::new(),
+            };
             let r = f(state, &mut w);
             (r, w.popped)
         };
@@ -138,7 +146,10 @@ impl<S, W: Wake> WaitQueue<S, W> {
         let result = {
             let mut g = self.inner.lock();
             let Inner { state, waiters } = &mut *g;
-            let mut w = Wakeups { waiters, popped: Vec::new() };
+            let mut w = Wakeups {
+                waiters,
+                popped: Vec::new(),
+            };
             let result = match ready(state, &mut w) {
                 Some(r) => {
                     *out = Some(r);
@@ -221,7 +232,10 @@ mod blocking {
                     return None;
                 }
                 let mut out = None;
-                park::block_until(&mut |waker| self.register(list, waker, &mut ready, &mut out), deadline);
+                park::block_until(
+                    &mut |waker| self.register(list, waker, &mut ready, &mut out),
+                    deadline,
+                );
                 if out.is_some() {
                     return out;
                 }
@@ -262,9 +276,12 @@ mod tests {
             });
             let mut out = None;
             let registered = q
-                .register(RECEIVERS, Recorder(1, woken.clone()), &mut |ready: &mut bool, _: &mut Wakeups<'_, Recorder>| {
-                    ready.then_some(())
-                }, &mut out)
+                .register(
+                    RECEIVERS,
+                    Recorder(1, woken.clone()),
+                    &mut |ready: &mut bool, _: &mut Wakeups<'_, Recorder>| ready.then_some(()),
+                    &mut out,
+                )
                 .is_ok();
             notifier.join().unwrap();
             let woken = woken.lock().clone();
@@ -294,7 +311,8 @@ mod tests {
                         let mut take = |permits: &mut u32, _: &mut Wakeups<'_, Recorder>| {
                             (*permits > 0).then(|| *permits -= 1)
                         };
-                        q.register(RECEIVERS, Recorder(i, woken), &mut take, &mut out).is_err()
+                        q.register(RECEIVERS, Recorder(i, woken), &mut take, &mut out)
+                            .is_err()
                     })
                 })
                 .collect();
