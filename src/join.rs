@@ -4,7 +4,6 @@
 //! `scheduler/packet.rs`; blocking the joiner (fiber or thread) is
 //! `scheduler/park.rs`.
 
-use std::any::Any;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
@@ -106,6 +105,14 @@ impl<T> JoinHandle<T> {
     }
 }
 
+/// Store a fiber's result, computed in place, and wake its joiner if one
+/// waits.
+pub(crate) fn publish<T>(packet: &ResultPacket<T>, make: impl FnOnce() -> thread::Result<T>) {
+    if let Some(waker) = packet.complete(make) {
+        waker.wake();
+    }
+}
+
 /// A fiber's closure together with the packet its result goes to.
 pub(crate) struct Spawned<F, T> {
     pub(crate) f: F,
@@ -121,9 +128,7 @@ where
 {
     fn run(self: Box<Self>) {
         let Spawned { f, packet, done } = *self;
-        if let Some(waker) = packet.complete_with(|| panic::catch_unwind(AssertUnwindSafe(f))) {
-            waker.wake();
-        }
+        publish(&packet, || panic::catch_unwind(AssertUnwindSafe(f)));
         if let Some(done) = done {
             done.done();
         }
@@ -132,10 +137,7 @@ where
     fn abandon(self: Box<Self>, error: io::Error) {
         let Spawned { f, packet, done } = *self;
         drop(f);
-        let payload: Box<dyn Any + Send> = Box::new(error.to_string());
-        if let Some(waker) = packet.complete(Err(payload)) {
-            waker.wake();
-        }
+        publish(&packet, || Err(Box::new(error.to_string())));
         if let Some(done) = done {
             done.done();
         }

@@ -34,7 +34,7 @@ use std::thread;
 use core::cell::UnsafeCell;
 
 use crate::fiber::{Builder, Fiber};
-use crate::join::{JoinHandle, ResultPacket};
+use crate::join::{JoinHandle, ResultPacket, publish};
 use crate::loom::{Arc, AtomicBool, Mutex, Ordering};
 use crate::scheduler::packet::Packet;
 use crate::scheduler::task::Entry;
@@ -277,22 +277,15 @@ where
     RB: Send,
 {
     fn run(self: Box<Self>) {
-        if let Some(b) = self.claim.claim()
-            && let Some(waker) = self
-                .packet
-                .complete_with(|| panic::catch_unwind(AssertUnwindSafe(b)))
-        {
-            waker.wake();
+        if let Some(b) = self.claim.claim() {
+            publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(b)));
         }
     }
 
     fn abandon(self: Box<Self>, error: std::io::Error) {
         if let Some(b) = self.claim.claim() {
             drop(b);
-            let payload: Box<dyn Any + Send> = Box::new(error.to_string());
-            if let Some(waker) = self.packet.complete(Err(payload)) {
-                waker.wake();
-            }
+            publish(&self.packet, || Err(Box::new(error.to_string())));
         }
     }
 

@@ -20,7 +20,8 @@
 //!
 //! # Steps and orderings
 //!
-//! - `complete(r)` (the finishing fiber, exactly once): write `result`, then
+//! - `complete(r)` (the finishing fiber, exactly once): write `result` (made
+//!   in place by a closure), then
 //!   `state.swap(DONE, AcqRel)`. The Release half publishes `result`; the
 //!   Acquire half, when it reads `WAITING`, makes the waiter written by
 //!   `register` visible, so `complete` can take it.
@@ -72,15 +73,10 @@ impl<T, W> Packet<T, W> {
         }
     }
 
-    /// Store the result. Returns the waiter to wake, if one registered.
-    /// Must be called at most once.
-    pub(crate) fn complete(&self, value: T) -> Option<W> {
-        self.complete_with(|| value)
-    }
-
-    /// Like [`complete`](Self::complete), but computes the result straight
-    /// into its slot, so a large result is not copied through the stack.
-    pub(crate) fn complete_with(&self, make: impl FnOnce() -> T) -> Option<W> {
+    /// Store the result, computed straight into its slot (a large result is
+    /// not copied through the stack). Returns the waiter to wake, if one
+    /// registered. Must be called at most once.
+    pub(crate) fn complete(&self, make: impl FnOnce() -> T) -> Option<W> {
         // SAFETY: only `complete` writes `result`, once, and the joiner reads
         // it only after seeing DONE, which we have not published yet.
         self.result.with_mut(|r| unsafe { (*r).insert(make()) });
@@ -147,7 +143,7 @@ mod tests {
             let woken = Arc::new(Mutex::new(Vec::new()));
             let (p2, woken2) = (p.clone(), woken.clone());
             let completer = thread::spawn(move || {
-                if let Some(w) = p2.complete(42) {
+                if let Some(w) = p2.complete(|| 42) {
                     woken2.lock().push(w);
                 }
             });

@@ -542,20 +542,21 @@ pub(crate) fn yield_now() -> bool {
 
 /// In a fiber: block (see park.rs). Must be called inside a fiber.
 pub(crate) fn suspend_blocked(register: &mut Register<'_>) {
+    suspend(Transition::Block(erase(register)));
+}
+
+/// The register closure as the raw pointer a transition carries.
+fn erase(register: &mut Register<'_>) -> *mut Register<'static> {
     // SAFETY: only the lifetime is erased. The worker calls the closure
-    // while this frame is suspended (so the borrow is live) and never after
-    // the call returns.
-    let register: *mut Register<'static> =
-        unsafe { core::mem::transmute::<*mut Register<'_>, *mut Register<'static>>(register) };
-    suspend(Transition::Block(register));
+    // while the blocking fiber's frame is suspended (so the borrow is live)
+    // and never after the call returns.
+    unsafe { core::mem::transmute::<*mut Register<'_>, *mut Register<'static>>(register) }
 }
 
 /// In a fiber: block as [`suspend_blocked`], and also be woken at
 /// `deadline` by a timer on the current worker.
 pub(crate) fn suspend_blocked_until(register: &mut Register<'_>, deadline: Instant) {
-    // SAFETY: as in `suspend_blocked`.
-    let register: *mut Register<'static> =
-        unsafe { core::mem::transmute::<*mut Register<'_>, *mut Register<'static>>(register) };
+    let register = erase(register);
     let w = current();
     // SAFETY: inside a fiber, CURRENT is this thread's live Worker; the
     // deadline is read back by the same worker right after the switch.
@@ -567,12 +568,8 @@ pub(crate) fn suspend_blocked_until(register: &mut Register<'_>, deadline: Insta
 /// its runtime's workers, otherwise onto its runtime's injector.
 pub(crate) fn schedule(task: TaskRef) {
     // SAFETY: `shared` outlives every live fiber of its runtime (task.rs).
-    let shared_ptr = unsafe { (*task.as_ptr()).shared };
-    let w = current();
-    // SAFETY: a non-null CURRENT is this thread's live Worker.
-    if !w.is_null() && ptr::eq(Arc::as_ptr(unsafe { &(*w).shared }), shared_ptr) {
-        // SAFETY: as above.
-        let w = unsafe { &*w };
+    let shared = unsafe { &*(*task.as_ptr()).shared };
+    if let Some(w) = local_worker(shared) {
         w.local.push(task);
         w.shared.sleep.notify_work();
         return;
@@ -582,36 +579,41 @@ pub(crate) fn schedule(task: TaskRef) {
     // SAFETY: the task is live, so its runtime's Arc<Shared> is too, and
     // bumping the count of a live Arc through its raw pointer is allowed.
     let shared = unsafe {
-        Arc::increment_strong_count(shared_ptr);
-        Arc::from_raw(shared_ptr)
+        let ptr: *const Shared = shared;
+        Arc::increment_strong_count(ptr);
+        Arc::from_raw(ptr)
     };
     shared.injector.push(task);
     shared.sleep.notify_work();
 }
 
-/// Queue a new fiber: onto `w`'s queue when given (spawn inside a worker of
-/// the same runtime), otherwise onto the injector.
-pub(crate) fn push_new(shared: &Shared, task: TaskRef) {
+/// This thread's worker, if it is one of `shared`'s workers.
+///
+/// The reference must not be kept across a switch: the caller's fiber may
+/// resume on another thread (see the module docs).
+fn local_worker(shared: &Shared) -> Option<&Worker> {
     let w = current();
-    // SAFETY: a non-null CURRENT is this thread's live Worker.
-    if !w.is_null() && ptr::eq(Arc::as_ptr(unsafe { &(*w).shared }), shared) {
-        // SAFETY: as above.
-        unsafe { (*w).local.push(task) };
-    } else {
-        shared.injector.push(task);
+    // SAFETY: a non-null CURRENT is this thread's live Worker, which outlives
+    // this synchronous use.
+    let w = unsafe { w.as_ref()? };
+    ptr::eq(Arc::as_ptr(&w.shared), shared).then_some(w)
+}
+
+/// Queue a new fiber: onto this worker's queue when spawned inside a worker
+/// of the same runtime, otherwise onto the injector.
+pub(crate) fn push_new(shared: &Shared, task: TaskRef) {
+    match local_worker(shared) {
+        Some(w) => w.local.push(task),
+        None => shared.injector.push(task),
     }
     shared.sleep.notify_work();
 }
 
 /// A fresh id for a fiber spawned into `shared`.
 pub(crate) fn new_id(shared: &Shared) -> u64 {
-    let w = current();
-    // SAFETY: a non-null CURRENT is this thread's live Worker.
-    if !w.is_null() && ptr::eq(Arc::as_ptr(unsafe { &(*w).shared }), shared) {
-        // SAFETY: as above.
-        unsafe { (*w).next_id() }
-    } else {
-        global_id()
+    match local_worker(shared) {
+        Some(w) => w.next_id(),
+        None => global_id(),
     }
 }
 

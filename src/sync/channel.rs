@@ -40,6 +40,22 @@ struct State<T> {
     received: u64,
 }
 
+impl<T> State<T> {
+    /// Whether a bounded channel has no room (capacity 0 holds one message
+    /// in flight).
+    fn is_full(&self) -> bool {
+        self.items.len() >= self.cap.unwrap_or(usize::MAX).max(1)
+    }
+
+    /// Queue a message and wake one receiver; returns the message's ticket.
+    fn push(&mut self, t: T, wake: &mut Wakeups<'_, Waker>) -> u64 {
+        self.items.push_back(t);
+        self.sent += 1;
+        wake.wake_one();
+        self.sent
+    }
+}
+
 type Chan<T> = WaitQueue<State<T>, Waker>;
 
 fn new_chan<T>(cap: Option<usize>) -> Arc<Chan<T>> {
@@ -165,9 +181,7 @@ impl<T> Sender<T> {
             if st.receivers == 0 {
                 return Err(SendError(t));
             }
-            st.items.push_back(t);
-            st.sent += 1;
-            wake.wake_one();
+            st.push(t, wake);
             Ok(())
         })
     }
@@ -193,14 +207,10 @@ impl<T> SyncSender<T> {
             if st.receivers == 0 {
                 return Some(Err(()));
             }
-            let room = st.cap.unwrap_or(usize::MAX).max(1);
-            if st.items.len() >= room {
+            if st.is_full() {
                 return None;
             }
-            st.items.push_back(item.take().expect("sent once"));
-            st.sent += 1;
-            wake.wake_one();
-            Some(Ok(st.sent))
+            Some(Ok(st.push(item.take().expect("sent once"), wake)))
         });
         let ticket = match ticket {
             Ok(ticket) => ticket,
@@ -239,12 +249,10 @@ impl<T> SyncSender<T> {
             if st.receivers == 0 {
                 return Err(TrySendError::Disconnected(t));
             }
-            if st.items.len() >= st.cap.unwrap_or(usize::MAX).max(1) {
+            if st.is_full() {
                 return Err(TrySendError::Full(t));
             }
-            st.items.push_back(t);
-            st.sent += 1;
-            wake.wake_one();
+            st.push(t, wake);
             Ok(())
         })
     }

@@ -142,33 +142,19 @@ impl<S, W: Wake> WaitQueue<S, W> {
         ready: &mut impl FnMut(&mut S, &mut Wakeups<'_, W>) -> Option<R>,
         out: &mut Option<R>,
     ) -> Result<(), W> {
-        let popped;
-        let result = {
-            let mut g = self.inner.lock();
-            let Inner { state, waiters } = &mut *g;
-            let mut w = Wakeups {
-                waiters,
-                popped: Vec::new(),
-            };
-            let result = match ready(state, &mut w) {
-                Some(r) => {
-                    *out = Some(r);
-                    Err(waker)
-                }
-                None => {
-                    w.waiters[list].push_back(waker);
-                    Ok(())
-                }
-            };
-            popped = w.popped;
-            result
-        };
-        // Nothing of the caller's is touched from here on: once queued, the
-        // waiter may already be running elsewhere (park.rs).
-        for w in popped {
-            w.wake();
-        }
-        result
+        // `update` wakes what `ready` popped only after unlocking, and
+        // touches nothing of the caller's then: once queued, the waiter may
+        // already be running elsewhere (park.rs).
+        self.update(|state, wake| match ready(state, wake) {
+            Some(r) => {
+                *out = Some(r);
+                Err(waker)
+            }
+            None => {
+                wake.waiters[list].push_back(waker);
+                Ok(())
+            }
+        })
     }
 }
 
