@@ -68,71 +68,52 @@ fn spawn_join(c: &mut Criterion) {
     g.finish();
 }
 
+/// `iters` round trips to an echo task and back over two unbounded
+/// channels made by `$channel`, the echo started by `$spawn`: the same loop
+/// for heddle's fibers and for the thread-based peers.
+macro_rules! ping_pong {
+    ($iters:expr, $channel:path, $spawn:path) => {{
+        let (to_echo, echo_rx) = $channel();
+        let (echo_tx, back) = $channel();
+        let echo = $spawn(move || {
+            for v in echo_rx.iter() {
+                echo_tx.send(v).unwrap();
+            }
+        });
+        let start = Instant::now();
+        for i in 0..$iters {
+            to_echo.send(i).unwrap();
+            black_box(back.recv().unwrap());
+        }
+        let t = start.elapsed();
+        drop(to_echo);
+        echo.join().unwrap();
+        t
+    }};
+}
+
 fn channel_ping_pong(c: &mut Criterion) {
     let mut g = c.benchmark_group("channel_ping_pong");
     for workers in [1, 2] {
         let rt = heddle::Builder::new().workers(workers).build().unwrap();
         g.bench_function(format!("{workers}_workers"), |b| {
             b.iter_custom(|iters| {
-                rt.block_on(|| {
-                    let (to_echo, echo_rx) = heddle::sync::channel::<u64>();
-                    let (echo_tx, back) = heddle::sync::channel::<u64>();
-                    let echo = heddle::spawn(move || {
-                        for v in echo_rx.iter() {
-                            echo_tx.send(v).unwrap();
-                        }
-                    });
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        to_echo.send(i).unwrap();
-                        black_box(back.recv().unwrap());
-                    }
-                    let t = start.elapsed();
-                    drop(to_echo);
-                    echo.join().unwrap();
-                    t
-                })
+                rt.block_on(|| ping_pong!(iters, heddle::sync::channel::<u64>, heddle::spawn))
             })
         });
     }
     g.bench_function("crossbeam_threads", |b| {
         b.iter_custom(|iters| {
-            let (to_echo, echo_rx) = crossbeam_channel::unbounded::<u64>();
-            let (echo_tx, back) = crossbeam_channel::unbounded::<u64>();
-            let echo = std::thread::spawn(move || {
-                for v in echo_rx.iter() {
-                    echo_tx.send(v).unwrap();
-                }
-            });
-            let start = Instant::now();
-            for i in 0..iters {
-                to_echo.send(i).unwrap();
-                black_box(back.recv().unwrap());
-            }
-            let t = start.elapsed();
-            drop(to_echo);
-            echo.join().unwrap();
-            t
+            ping_pong!(
+                iters,
+                crossbeam_channel::unbounded::<u64>,
+                std::thread::spawn
+            )
         })
     });
     g.bench_function("std_mpsc_threads", |b| {
         b.iter_custom(|iters| {
-            let (to_echo, echo_rx) = std::sync::mpsc::channel::<u64>();
-            let (echo_tx, back) = std::sync::mpsc::channel::<u64>();
-            let echo = std::thread::spawn(move || {
-                for v in echo_rx.iter() {
-                    echo_tx.send(v).unwrap();
-                }
-            });
-            let start = Instant::now();
-            for i in 0..iters {
-                to_echo.send(i).unwrap();
-                black_box(back.recv().unwrap());
-            }
-            let t = start.elapsed();
-            drop(to_echo);
-            echo.join().unwrap();
-            t
+            ping_pong!(iters, std::sync::mpsc::channel::<u64>, std::thread::spawn)
         })
     });
     g.finish();

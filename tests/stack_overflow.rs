@@ -22,6 +22,9 @@ fn child(role: &str) {
     if role == "slab" {
         return slab_child();
     }
+    if role == "thread" {
+        return thread_child();
+    }
     let rt = heddle::Builder::new().workers(2).build().unwrap();
     let b = heddle::fiber::Builder::new().stack_size(64 * 1024);
     let b = if role == "named" {
@@ -160,24 +163,8 @@ fn sixteen_kib_stack_used_to_just_under_its_limit() {
 fn std_threads_still_get_std_overflow_reports() {
     // Our handler passes faults it does not own to the previous handler, so
     // a plain thread's overflow is still std's "has overflowed its stack".
-    use std::os::unix::process::ExitStatusExt;
-    if std::env::var("HEDDLE_THREAD_OVERFLOW_CHILD").is_ok() {
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args(["--exact", "thread_overflow_child_entry", "--nocapture"])
-        .env("HEDDLE_THREAD_OVERFLOW_CHILD", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGABRT),
-        "status {:?} stderr: {stderr} stdout: {stdout}",
-        out.status
-    );
+    let (signal, stderr) = run_child("thread");
+    assert_eq!(signal, Some(libc::SIGABRT), "stderr: {stderr}");
     let line = stderr
         .lines()
         .find(|l| l.contains("has overflowed its stack"))
@@ -189,16 +176,14 @@ fn std_threads_still_get_std_overflow_reports() {
     );
 }
 
-#[test]
-fn thread_overflow_child_entry() {
-    if std::env::var("HEDDLE_THREAD_OVERFLOW_CHILD").is_ok() {
-        let _rt = heddle::Builder::new().workers(1).build().unwrap(); // installs our handler
-        let t = std::thread::Builder::new()
-            .name("victim".into())
-            .stack_size(64 * 1024)
-            .spawn(|| recurse(0))
-            .unwrap();
-        let _ = t.join();
-        unreachable!();
-    }
+/// A plain std thread overflows while a runtime (and our handler) exists.
+fn thread_child() {
+    let _rt = heddle::Builder::new().workers(1).build().unwrap(); // installs our handler
+    let t = std::thread::Builder::new()
+        .name("victim".into())
+        .stack_size(64 * 1024)
+        .spawn(|| recurse(0))
+        .unwrap();
+    let _ = t.join();
+    unreachable!("the overflow should have aborted the process");
 }
