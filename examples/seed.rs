@@ -1,5 +1,7 @@
 //! The classic first fiber program: two fibers each count to ten, yielding
-//! after every step, so their lines interleave strictly on one worker.
+//! after every step, so their lines interleave strictly on one worker. The
+//! fiber spawned last starts first (as with `rayon::spawn` and Go), then the
+//! two alternate.
 //!
 //! Run: `cargo run --release --example seed`
 

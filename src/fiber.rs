@@ -237,12 +237,11 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let shared = worker::current_shared().ok_or_else(|| {
-            io::Error::other(
+        worker::with_current_shared(move |shared| self.spawn_in(shared, f)).unwrap_or_else(|| {
+            Err(io::Error::other(
                 "heddle: fiber::Builder::spawn called outside a fiber; use spawn_on(&runtime, f)",
-            )
-        })?;
-        self.spawn_in(&shared, f)
+            ))
+        })
     }
 
     /// Spawn the fiber on `runtime`, from any thread.
@@ -367,15 +366,14 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let Some(shared) = worker::current_shared() else {
-        panic!(
+    let spawned = worker::with_current_shared(move |shared| Builder::new().spawn_in(shared, f));
+    match spawned {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => panic!("{e}"),
+        None => panic!(
             "heddle::spawn called outside a heddle runtime; use Runtime::spawn or \
              Runtime::block_on"
-        );
-    };
-    match Builder::new().spawn_in(&shared, f) {
-        Ok(h) => h,
-        Err(e) => panic!("{e}"),
+        ),
     }
 }
 

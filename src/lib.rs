@@ -2,9 +2,10 @@
 //!
 //! Many fibers (user-space threads, each with its own stack) run on a few OS
 //! worker threads, one per core by default. Each worker runs its Ready fibers
-//! round-robin, switching between them with a hand-written x86-64 context
-//! switch; a worker that runs dry steals half the queue of another, and
-//! parks when nobody has work.
+//! with a hand-written x86-64 context switch: fibers just spawned or woken
+//! first, newest first (so fork-join trees run depth-first, as in rayon), and
+//! fibers that yield round-robin. A worker that runs dry steals half the
+//! queue of another, and parks when nobody has work.
 //!
 //! ```
 //! // A runtime with one worker per core.

@@ -7,7 +7,7 @@ use std::panic;
 use crate::fiber;
 use crate::join::JoinHandle;
 use crate::loom::Arc;
-use crate::scheduler::run_queue::{Injector, LocalQueue};
+use crate::scheduler::run_queue::{Injector, RunQueue};
 use crate::scheduler::worker::{self, Worker};
 use crate::scheduler::{Shared, StatsCell};
 use crate::stack;
@@ -147,18 +147,18 @@ impl Builder {
             ));
         }
         crate::overflow::install_handler();
-        let locals: Vec<LocalQueue<_>> = (0..workers).map(|_| LocalQueue::new_fifo()).collect();
-        let stealers = locals.iter().map(|l| l.stealer()).collect();
+        let queues: Vec<RunQueue<_>> = (0..workers).map(|_| RunQueue::new()).collect();
+        let stealers = queues.iter().map(|q| q.stealer()).collect();
         let shared = Arc::new(Shared::new(Injector::new(), stealers, self.stack_size));
         let mut rt = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),
         };
-        for (index, local) in locals.into_iter().enumerate() {
+        for (index, queue) in queues.into_iter().enumerate() {
             let shared = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
-                .spawn(move || Worker::new(index, shared, local).run());
+                .spawn(move || Worker::new(index, shared, queue).run());
             match spawned {
                 Ok(h) => rt.threads.push(h),
                 // Dropping `rt` shuts down the workers already started.
@@ -286,7 +286,7 @@ impl Runtime {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn stats(&self) -> Vec<WorkerStats> {
-        self.shared.stats.iter().map(WorkerStats::read).collect()
+        self.shared.stats.iter().map(|s| WorkerStats::read(s)).collect()
     }
 
     /// Kernel mappings held by the runtime's stack slabs (for measuring;
@@ -395,7 +395,7 @@ impl Drop for Runtime {
             // Waiting here would wait for ourselves.
             panic!("heddle: a Runtime cannot be dropped from one of its own fibers");
         }
-        self.shared.wait_quiet();
+        self.shared.live.wait_quiet();
         self.shared
             .shutdown
             .store(true, crate::loom::Ordering::SeqCst);

@@ -38,6 +38,7 @@ use crate::join::{JoinHandle, ResultPacket, publish};
 use crate::loom::{Arc, AtomicBool, Mutex, Ordering};
 use crate::scheduler::packet::Packet;
 use crate::scheduler::task::Entry;
+use crate::scheduler::Shared;
 use crate::scheduler::worker;
 use crate::sync::WaitGroup;
 
@@ -327,15 +328,26 @@ where
     RA: Send,
     RB: Send,
 {
-    let Some(shared) = worker::current_shared() else {
+    if !worker::in_fiber() {
         return (a(), b());
-    };
+    }
+    worker::with_current_shared(move |shared| join_in(shared, a, b)).expect("inside a fiber")
+}
+
+/// [`join`] inside a fiber of `shared`.
+fn join_in<A, B, RA, RB>(shared: &Shared, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
     let claim = Arc::new(Claim {
         taken: AtomicBool::new(false),
         f: UnsafeCell::new(Some(b)),
     });
     let packet = Arc::new(Packet::new());
-    let id = worker::new_id(&shared);
+    let id = worker::new_id(shared);
     let entry = Box::new(JoinB {
         claim: claim.clone(),
         packet: packet.clone(),
@@ -343,7 +355,7 @@ where
     // SAFETY: before returning or unwinding we either run `b` here (the
     // fiber then finds the claim empty and touches nothing of 'a) or wait
     // for the fiber's result, which it publishes after `b` finished.
-    if let Err(e) = unsafe { crate::fiber::spawn_entry(&shared, id, None, None, entry) } {
+    if let Err(e) = unsafe { crate::fiber::spawn_entry(shared, id, None, None, entry) } {
         drop(claim.claim());
         panic!("{e}");
     }
@@ -352,7 +364,7 @@ where
         panic::catch_unwind(AssertUnwindSafe(a))
     } else {
         // SAFETY: joined on the next line, before anything `a` borrows ends.
-        match unsafe { Builder::new().spawn_unchecked_with(&shared, a, None) } {
+        match unsafe { Builder::new().spawn_unchecked_with(shared, a, None) } {
             Ok(ha) => ha.join(),
             Err(e) => Err(Box::new(e.to_string()) as Box<dyn Any + Send>),
         }

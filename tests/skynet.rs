@@ -34,3 +34,34 @@ fn skynet_100k_on_2_workers() {
 fn skynet_100k_on_8_workers() {
     run(8);
 }
+
+/// On one worker, newest-first order for fresh fibers runs the tree
+/// depth-first: only the nodes on the current path and their waiting
+/// siblings are alive at once, not a whole level of the tree (10,000 nodes
+/// of 100,000 leaves), so a million-leaf tree needs a few dozen stacks.
+#[test]
+fn skynet_runs_depth_first_on_1_worker() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    static MOST: AtomicUsize = AtomicUsize::new(0);
+    fn node(num: u64, size: u64) -> u64 {
+        let now = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
+        MOST.fetch_max(now, Ordering::Relaxed);
+        let r = if size == 1 {
+            num
+        } else {
+            let step = size / 10;
+            let children: Vec<_> = (0..10)
+                .map(|i| heddle::spawn(move || node(num + i * step, step)))
+                .collect();
+            children.into_iter().map(|h| h.join().unwrap()).sum()
+        };
+        STARTED.fetch_sub(1, Ordering::Relaxed);
+        r
+    }
+    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    assert_eq!(rt.block_on(|| node(0, 100_000)), 4_999_950_000);
+    let most = MOST.load(Ordering::Relaxed);
+    // A root-to-leaf path is 6 fibers, the least possible (6 here).
+    assert!(most <= 16, "{most} fibers were started and unfinished at once");
+}

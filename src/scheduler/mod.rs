@@ -3,12 +3,15 @@
 //! See `README.md` in this folder for how the pieces fit together. Each
 //! protocol lives in one file with its state table:
 //!
-//! - `run_queue.rs`: local FIFO deques, stealers, the injector;
+//! - `run_queue.rs`: per-worker fresh (LIFO) and yielded (FIFO) deques,
+//!   stealers, the injector;
 //! - `sleep.rs`: how idle workers sleep and how new work wakes one;
+//! - `live.rs`: counting live fibers with per-worker credit;
 //! - `park.rs`: how a fiber blocks without racing its waker;
 //! - `packet.rs`: the join latch between a fiber and its `JoinHandle`;
 //! - `worker.rs`: the loop that ties them together.
 
+pub(crate) mod live;
 pub(crate) mod packet;
 pub(crate) mod parker;
 pub(crate) mod run_queue;
@@ -28,12 +31,15 @@ pub(crate) use self::shared::{Shared, StatsCell};
 mod shared {
     use std::io;
 
-    use super::run_queue::{Injector, Stealer};
+    use crossbeam_utils::CachePadded;
+
+    use super::run_queue::{Injector, RunQueueStealer};
+    use super::live::Live;
     use super::sleep::Sleep;
     use super::task::{Entry, Task, TaskRef};
     use super::worker;
     use crate::arch::Context;
-    use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+    use crate::loom::{Arc, AtomicBool, AtomicU64, Ordering};
     use crate::stack::{POOL_MAX, POOL_REFILL, Stack, StackAllocator};
 
     /// State shared by a runtime's workers and handles.
@@ -44,30 +50,27 @@ mod shared {
     /// | `stealers`   | (fixed at start)               | idle workers         |
     /// | `sleep`      | see sleep.rs                   | see sleep.rs         |
     /// | `stacks`     | workers (slab refills)         | workers, spawners    |
-    /// | `live`       | spawn (+1), retire (-1)        | spawn, runtime drop  |
+    /// | `live`       | see live.rs                    | spawn, runtime drop  |
     /// | `shutdown`   | runtime drop                   | workers              |
     /// | `stats[i]`   | worker i only                  | anyone (Relaxed)     |
     #[derive(Debug)]
     pub(crate) struct Shared {
         pub(crate) injector: Injector<TaskRef>,
-        pub(crate) stealers: Box<[Stealer<TaskRef>]>,
+        pub(crate) stealers: Box<[RunQueueStealer<TaskRef>]>,
         pub(crate) sleep: Sleep,
         pub(crate) stacks: StackAllocator,
-        /// Fibers spawned and not yet retired.
-        live: AtomicUsize,
+        /// Fibers spawned and not yet retired (plus worker credit).
+        pub(crate) live: Live,
         /// Stack slots that worker pools may hold beyond live fibers.
         stack_slack: usize,
         pub(crate) shutdown: AtomicBool,
-        /// Signalled when `live` drops to zero.
-        quiet: Mutex<()>,
-        quiet_cv: Condvar,
-        pub(crate) stats: Box<[StatsCell]>,
+        pub(crate) stats: Box<[CachePadded<StatsCell>]>,
     }
 
     impl Shared {
         pub(crate) fn new(
             injector: Injector<TaskRef>,
-            stealers: Box<[Stealer<TaskRef>]>,
+            stealers: Box<[RunQueueStealer<TaskRef>]>,
             stack_size: usize,
         ) -> Self {
             let workers = stealers.len();
@@ -75,12 +78,10 @@ mod shared {
                 injector,
                 sleep: Sleep::new(workers),
                 stacks: StackAllocator::new(stack_size),
-                live: AtomicUsize::new(0),
-                stack_slack: workers * (POOL_MAX + POOL_REFILL),
+                live: Live::new(),
+                stack_slack: workers * (POOL_MAX + POOL_REFILL) + Live::slack(workers),
                 shutdown: AtomicBool::new(false),
-                quiet: Mutex::new(()),
-                quiet_cv: Condvar::new(),
-                stats: (0..workers).map(|_| StatsCell::default()).collect(),
+                stats: (0..workers).map(|_| CachePadded::default()).collect(),
                 stealers,
             }
         }
@@ -100,11 +101,13 @@ mod shared {
             stack: Option<Stack>,
             entry: Box<dyn Entry>,
         ) -> io::Result<()> {
-            let live = self.live.fetch_add(1, Ordering::Relaxed) + 1;
+            let worker = worker::local_worker(self);
+            let credit = worker.map(|w| &w.credit);
+            let live = self.live.spawn(credit);
             if stack.is_none()
                 && let Err(e) = self.stacks.ensure_capacity(live + self.stack_slack)
             {
-                self.fiber_finished();
+                self.live.unspawn(credit);
                 return Err(e);
             }
             let task = TaskRef::new(Task {
@@ -115,28 +118,13 @@ mod shared {
                 name,
                 shared: self,
             });
-            worker::push_new(self, task);
+            worker::push_new(self, worker, task);
             Ok(())
-        }
-
-        /// A fiber was retired (or a spawn failed after counting it).
-        pub(crate) fn fiber_finished(&self) {
-            if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-                let _quiet = self.quiet.lock();
-                self.quiet_cv.notify_all();
-            }
-        }
-
-        /// Block the calling thread until no fiber is live.
-        pub(crate) fn wait_quiet(&self) {
-            let mut quiet = self.quiet.lock();
-            while self.live.load(Ordering::Acquire) != 0 {
-                self.quiet_cv.wait(&mut quiet);
-            }
         }
     }
 
-    /// Per-worker counters. Each is written only by its worker (a Relaxed
+    /// Per-worker counters, each set on its own cache line (they change on
+    /// every switch). Each is written only by its worker (a Relaxed
     /// load and store, no read-modify-write) and read by anyone.
     #[derive(Debug, Default)]
     pub(crate) struct StatsCell {

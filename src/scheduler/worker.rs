@@ -3,12 +3,12 @@
 //! ```text
 //!  loop {
 //!      fire due timers (this worker's heap)
-//!      fiber = own queue (FIFO) | injector | steal half from a random worker
+//!      fiber = own queue (run_queue.rs) | injector | steal half from a random worker
 //!            | search (spin) | sleep until woken or the next timer (sleep.rs)
 //!      switch(worker ctx -> fiber ctx)         fiber runs until it switches back
 //!      -- back on the worker's own stack; the fiber's context is saved --
 //!      match transition {
-//!          Yield         => push to own queue  only now may others steal it
+//!          Yield         => push to own yielded queue: only now may others steal it
 //!          Block(r)      => r(Waker::Fiber(f)) register it where it waits (park.rs)
 //!          BlockUntil(r) => r(Waker::Once(o)), and a timer for o: first to claim o wakes f
 //!          Finished      => stack back to the pool, drop the task
@@ -34,8 +34,9 @@ use std::time::Instant;
 
 use crossbeam_utils::Backoff;
 
+use super::live::Credit;
 use super::park::{OnceWaker, Register, Waker};
-use super::run_queue::{LocalQueue, Steal};
+use super::run_queue::{RunQueue, Steal};
 use super::task::{Task, TaskRef};
 use super::{Shared, StatsCell};
 use crate::arch::{self, Context};
@@ -97,7 +98,9 @@ const INJECTOR_EVERY: u32 = 61;
 pub(crate) struct Worker {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) local: LocalQueue<TaskRef>,
+    pub(crate) queue: RunQueue<TaskRef>,
+    /// This worker's share of the live-fiber count (live.rs).
+    pub(crate) credit: Credit,
     /// The worker loop's saved context while a fiber runs.
     ctx: UnsafeCell<Context>,
     /// The fiber running now, if any.
@@ -161,11 +164,12 @@ impl Drop for AbortOnUnwind {
 }
 
 impl Worker {
-    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: LocalQueue<TaskRef>) -> Self {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, queue: RunQueue<TaskRef>) -> Self {
         Worker {
             index,
             shared,
-            local,
+            queue,
+            credit: Credit::default(),
             ctx: UnsafeCell::new(Context::empty()),
             current: Cell::new(None),
             transition: Cell::new(Transition::None),
@@ -213,6 +217,9 @@ impl Worker {
                 self.run_task(task);
                 continue;
             }
+            // Out of work: give back our live-count credit first, so that a
+            // runtime waiting for quiet sees zero (live.rs).
+            self.shared.live.flush(&self.credit);
             if self.shared.shutdown.load(Ordering::SeqCst) {
                 if searching {
                     sleep.stop_searching();
@@ -263,12 +270,12 @@ impl Worker {
         {
             return Some(t);
         }
-        self.local.pop()
+        self.queue.pop()
     }
 
     fn steal_from_injector(&self) -> Option<TaskRef> {
         loop {
-            match self.shared.injector.steal_batch_and_pop(&self.local) {
+            match self.queue.refill_from(&self.shared.injector) {
                 Steal::Success(t) => return Some(t),
                 Steal::Empty => return None,
                 Steal::Retry => continue,
@@ -306,7 +313,7 @@ impl Worker {
                     continue;
                 }
                 self.stats().bump_steals_tried();
-                match stealers[victim].steal_batch_and_pop(&self.local) {
+                match stealers[victim].steal_into(&self.queue) {
                     Steal::Success(t) => {
                         self.stats().bump_steals();
                         return Some(t);
@@ -325,7 +332,7 @@ impl Worker {
     fn spin_for_work(&self) -> Option<TaskRef> {
         let backoff = Backoff::new();
         loop {
-            if let Some(t) = self.local.pop().or_else(|| self.steal_any()) {
+            if let Some(t) = self.queue.pop().or_else(|| self.steal_any()) {
                 return Some(t);
             }
             if backoff.is_completed() || self.shared.shutdown.load(Ordering::Relaxed) {
@@ -337,7 +344,7 @@ impl Worker {
 
     /// Whether any queue holds a fiber, or the runtime shuts down.
     fn has_work(&self) -> bool {
-        !self.local.is_empty()
+        !self.queue.is_empty()
             || !self.shared.injector.is_empty()
             || self.shared.stealers.iter().any(|s| !s.is_empty())
             || self.shared.shutdown.load(Ordering::SeqCst)
@@ -398,8 +405,7 @@ impl Worker {
         self.current.set(None);
         match self.transition.replace(Transition::None) {
             Transition::Yield => {
-                self.local.push(task);
-                if self.local.len() > 1 {
+                if self.queue.push_yielded(task) {
                     self.shared.sleep.hint_surplus();
                 }
             }
@@ -411,7 +417,7 @@ impl Worker {
                 let outcome = unsafe { (*register)(Waker::Fiber(task)) };
                 if let Err(waker) = outcome {
                     match waker {
-                        Waker::Fiber(task) => self.local.push(task),
+                        Waker::Fiber(task) => self.queue.push_fresh(task),
                         other => panic!("block handed back {other:?} for a fiber"),
                     }
                 }
@@ -424,7 +430,7 @@ impl Worker {
                 match outcome {
                     // Ready already: nobody else saw the waker; run it again.
                     Err(_) => match once.claim() {
-                        Some(Waker::Fiber(task)) => self.local.push(task),
+                        Some(Waker::Fiber(task)) => self.queue.push_fresh(task),
                         other => panic!("timed block handed back {other:?}"),
                     },
                     Ok(()) => {
@@ -486,7 +492,7 @@ impl Worker {
             self.stacks.borrow_mut().put(stack, &self.shared.stacks);
         }
         drop(task);
-        self.shared.fiber_finished();
+        self.shared.live.retire(&self.credit);
     }
 }
 
@@ -570,7 +576,7 @@ pub(crate) fn schedule(task: TaskRef) {
     // SAFETY: `shared` outlives every live fiber of its runtime (task.rs).
     let shared = unsafe { &*(*task.as_ptr()).shared };
     if let Some(w) = local_worker(shared) {
-        w.local.push(task);
+        w.queue.push_fresh(task);
         w.shared.sleep.notify_work();
         return;
     }
@@ -591,7 +597,7 @@ pub(crate) fn schedule(task: TaskRef) {
 ///
 /// The reference must not be kept across a switch: the caller's fiber may
 /// resume on another thread (see the module docs).
-fn local_worker(shared: &Shared) -> Option<&Worker> {
+pub(crate) fn local_worker(shared: &Shared) -> Option<&Worker> {
     let w = current();
     // SAFETY: a non-null CURRENT is this thread's live Worker, which outlives
     // this synchronous use.
@@ -599,11 +605,11 @@ fn local_worker(shared: &Shared) -> Option<&Worker> {
     ptr::eq(Arc::as_ptr(&w.shared), shared).then_some(w)
 }
 
-/// Queue a new fiber: onto this worker's queue when spawned inside a worker
-/// of the same runtime, otherwise onto the injector.
-pub(crate) fn push_new(shared: &Shared, task: TaskRef) {
-    match local_worker(shared) {
-        Some(w) => w.local.push(task),
+/// Queue a new fiber: onto `worker`'s queue when spawned inside a worker of
+/// the same runtime (`local_worker(shared)`), otherwise onto the injector.
+pub(crate) fn push_new(shared: &Shared, worker: Option<&Worker>, task: TaskRef) {
+    match worker {
+        Some(w) => w.queue.push_fresh(task),
         None => shared.injector.push(task),
     }
     shared.sleep.notify_work();
@@ -636,6 +642,23 @@ pub(crate) fn stack_remaining() -> Option<usize> {
     let marker = 0u8;
     let here = core::hint::black_box(&marker) as *const u8 as usize;
     Some(here.saturating_sub(low))
+}
+
+/// Call `f` with the runtime of the fiber running on this thread, if any,
+/// without touching the runtime's reference count (a cache line every
+/// worker shares: one clone per spawn cost a third of the 2-worker skynet).
+pub(crate) fn with_current_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
+    let w = current();
+    // SAFETY: a non-null CURRENT is this thread's live Worker. Its `shared`
+    // outlives every fiber of its runtime (the runtime's drop waits for them
+    // all), and the fiber calling us is one of them and stays alive while
+    // `f` runs, even if `f` switches away and resumes on another worker.
+    let shared: &Shared = unsafe {
+        let w = w.as_ref()?;
+        w.current.get()?;
+        &*Arc::as_ptr(&w.shared)
+    };
+    Some(f(shared))
 }
 
 /// The runtime of the fiber running on this thread, if any.
