@@ -10,7 +10,6 @@ use std::num::NonZeroU64;
 use crate::join::{JoinHandle, Spawned};
 use crate::loom::Arc;
 use crate::runtime::{MIN_STACK_SIZE, Runtime};
-use crate::scheduler::packet::Packet;
 use crate::scheduler::{Shared, worker};
 use crate::stack::{Stack, round_to_page};
 
@@ -309,14 +308,12 @@ impl Builder {
         };
         let name: Option<Arc<str>> = self.name.map(Arc::from);
         let id = worker::new_id(shared);
-        let packet = Arc::new(Packet::new());
-        let entry = Box::new(Spawned {
-            f,
-            packet: packet.clone(),
-            done,
-        });
+        let spawned = Arc::new(Spawned::new(f, done));
         // SAFETY: passed on from our caller.
-        unsafe { spawn_entry(shared, id, name.clone(), stack, entry)? };
+        unsafe { spawn_entry(shared, id, name.clone(), stack, spawned.clone())? };
+        // SAFETY: as above: the caller keeps what F and T borrow alive until
+        // the fiber finished and the handle is gone (see Spawned::erase).
+        let packet = unsafe { Spawned::erase(spawned) };
         Ok(JoinHandle::new(packet, Fiber::new(id, name)))
     }
 }
@@ -333,11 +330,11 @@ pub(crate) unsafe fn spawn_entry<'a>(
     id: u64,
     name: Option<Arc<str>>,
     stack: Option<Stack>,
-    entry: Box<dyn crate::scheduler::task::Entry + 'a>,
+    entry: Arc<dyn crate::scheduler::task::Entry + 'a>,
 ) -> io::Result<()> {
     // SAFETY: only the lifetime is erased; the caller guarantees the fiber
     // finishes before 'a ends.
-    let entry: Box<dyn crate::scheduler::task::Entry + 'static> =
+    let entry: Arc<dyn crate::scheduler::task::Entry + 'static> =
         unsafe { core::mem::transmute(entry) };
     shared.spawn(id, name, stack, entry)
 }

@@ -4,6 +4,8 @@
 //! `scheduler/packet.rs`; blocking the joiner (fiber or thread) is
 //! `scheduler/park.rs`.
 
+use core::cell::UnsafeCell;
+use std::any::Any;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
@@ -15,6 +17,38 @@ use crate::scheduler::park::{self, Waker};
 use crate::scheduler::task::Entry;
 
 pub(crate) type ResultPacket<T> = Packet<thread::Result<T>, Waker>;
+
+/// A fiber's result seen without its type, for scopes (which hold fibers of
+/// many result types).
+pub(crate) trait AnyResult: Send + Sync {
+    /// Take the result if nobody joined it: the panic payload, if it panicked.
+    fn take_panic(&self) -> Option<Box<dyn Any + Send>>;
+}
+
+/// Where a [`JoinHandle<T>`] finds its fiber's result.
+pub(crate) trait ResultSlot<T>: AnyResult {
+    fn packet(&self) -> &ResultPacket<T>;
+}
+
+impl<T: Send> AnyResult for ResultPacket<T> {
+    fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        match self.take() {
+            Some(Err(payload)) => Some(payload),
+            _ => None, // joined already, or Ok (the value is dropped here)
+        }
+    }
+}
+
+/// Wait for the result in `packet`: park the fiber (or the thread) until
+/// the fiber that fills it finishes.
+pub(crate) fn wait<T>(packet: &ResultPacket<T>) -> thread::Result<T> {
+    loop {
+        if let Some(result) = packet.take() {
+            return result;
+        }
+        park::block(&mut |waker| packet.register(waker));
+    }
+}
 
 /// An owned permission to wait for a fiber's result.
 ///
@@ -30,18 +64,26 @@ pub(crate) type ResultPacket<T> = Packet<thread::Result<T>, Waker>;
 /// assert_eq!(h.join().unwrap(), 42);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct JoinHandle<T> {
-    packet: Arc<ResultPacket<T>>,
+    packet: Arc<dyn ResultSlot<T>>,
     fiber: Fiber,
 }
 
+impl<T> std::fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("fiber", &self.fiber)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(packet: Arc<ResultPacket<T>>, fiber: Fiber) -> Self {
+    pub(crate) fn new(packet: Arc<dyn ResultSlot<T>>, fiber: Fiber) -> Self {
         JoinHandle { packet, fiber }
     }
 
-    pub(crate) fn packet(&self) -> &Arc<ResultPacket<T>> {
+    pub(crate) fn packet(&self) -> &Arc<dyn ResultSlot<T>> {
         &self.packet
     }
 
@@ -65,12 +107,7 @@ impl<T> JoinHandle<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn join(self) -> thread::Result<T> {
-        loop {
-            if let Some(result) = self.packet.take() {
-                return result;
-            }
-            park::block(&mut |waker| self.packet.register(waker));
-        }
+        wait(self.packet.packet())
     }
 
     /// Whether the fiber has finished (its result is ready for [`join`](Self::join)).
@@ -87,7 +124,7 @@ impl<T> JoinHandle<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.packet.is_done()
+        self.packet.packet().is_done()
     }
 
     /// The fiber this handle waits for.
@@ -113,12 +150,74 @@ pub(crate) fn publish<T>(packet: &ResultPacket<T>, make: impl FnOnce() -> thread
     }
 }
 
-/// A fiber's closure together with the packet its result goes to.
+/// A spawned fiber's closure, its result packet and its scope's counter, in
+/// one allocation shared by the fiber (as its [`Entry`]) and its
+/// [`JoinHandle`] (as its [`ResultSlot`]).
+///
+/// | field    | written by                       | read by                |
+/// |----------|----------------------------------|------------------------|
+/// | `f`      | spawn; taken once by the fiber   | the fiber only         |
+/// | `packet` | see packet.rs                    | the joiner, the scope  |
+/// | `done`   | spawn                            | the fiber, at its end  |
 pub(crate) struct Spawned<F, T> {
-    pub(crate) f: F,
-    pub(crate) packet: Arc<ResultPacket<T>>,
+    f: UnsafeCell<Option<F>>,
+    packet: ResultPacket<T>,
     /// Lowered after the result is stored (scoped fibers).
-    pub(crate) done: Option<Arc<crate::sync::WaitGroup>>,
+    done: Option<Arc<crate::sync::WaitGroup>>,
+}
+
+// SAFETY: `f` is taken exactly once, by the worker running (or abandoning)
+// the fiber, through `Entry::run` / `Entry::abandon`; no other path touches
+// it, so sharing the Arc never shares `f`. F: Send lets it move to that
+// worker. The packet is Sync for T: Send (packet.rs).
+unsafe impl<F: Send, T: Send> Sync for Spawned<F, T> {}
+// SAFETY: as above; every field is Send for F: Send, T: Send.
+unsafe impl<F: Send, T: Send> Send for Spawned<F, T> {}
+
+impl<F, T> Spawned<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    pub(crate) fn new(f: F, done: Option<Arc<crate::sync::WaitGroup>>) -> Self {
+        Spawned {
+            f: UnsafeCell::new(Some(f)),
+            packet: Packet::new(),
+            done,
+        }
+    }
+
+    /// The handle's view of `this`, with the lifetimes of F and T erased.
+    ///
+    /// # Safety
+    ///
+    /// Whatever F and T borrow must outlive every use of the returned Arc
+    /// (spawn's `'static` bounds, or a scope that drains its packets before
+    /// it returns).
+    pub(crate) unsafe fn erase<'a>(this: Arc<Self>) -> Arc<dyn ResultSlot<T>>
+    where
+        F: 'a,
+        T: 'a,
+    {
+        let this: Arc<dyn ResultSlot<T> + 'a> = this;
+        // SAFETY: only the lifetime bound of the trait object changes; the
+        // caller keeps the borrowed data alive (see above).
+        unsafe {
+            core::mem::transmute::<Arc<dyn ResultSlot<T> + 'a>, Arc<dyn ResultSlot<T>>>(this)
+        }
+    }
+
+    /// Take the closure: only `run` and `abandon` call this, once in all.
+    fn take_f(&self) -> F {
+        // SAFETY: see the Sync impl: we are the one caller of the one take.
+        unsafe { (*self.f.get()).take() }.expect("a fiber's closure is taken once")
+    }
+
+    fn finish(&self) {
+        if let Some(done) = &self.done {
+            done.done();
+        }
+    }
 }
 
 impl<F, T> Entry for Spawned<F, T>
@@ -126,20 +225,27 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    fn run(self: Box<Self>) {
-        let Spawned { f, packet, done } = *self;
-        publish(&packet, || panic::catch_unwind(AssertUnwindSafe(f)));
-        if let Some(done) = done {
-            done.done();
-        }
+    fn run(self: Arc<Self>) {
+        let f = self.take_f();
+        publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(f)));
+        self.finish();
     }
 
-    fn abandon(self: Box<Self>, error: io::Error) {
-        let Spawned { f, packet, done } = *self;
-        drop(f);
-        publish(&packet, || Err(Box::new(error.to_string())));
-        if let Some(done) = done {
-            done.done();
-        }
+    fn abandon(self: Arc<Self>, error: io::Error) {
+        drop(self.take_f());
+        publish(&self.packet, || Err(Box::new(error.to_string())));
+        self.finish();
+    }
+}
+
+impl<F: Send, T: Send> AnyResult for Spawned<F, T> {
+    fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        self.packet.take_panic()
+    }
+}
+
+impl<F: Send, T: Send> ResultSlot<T> for Spawned<F, T> {
+    fn packet(&self) -> &ResultPacket<T> {
+        &self.packet
     }
 }

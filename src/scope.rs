@@ -33,8 +33,8 @@ use std::thread;
 
 use core::cell::UnsafeCell;
 
-use crate::fiber::{Builder, Fiber};
-use crate::join::{JoinHandle, ResultPacket, publish};
+use crate::fiber::Builder;
+use crate::join::{AnyResult, JoinHandle, ResultPacket, publish, wait};
 use crate::loom::{Arc, AtomicBool, Mutex, Ordering};
 use crate::scheduler::packet::Packet;
 use crate::scheduler::task::Entry;
@@ -46,27 +46,12 @@ use crate::sync::WaitGroup;
 /// left in the current fiber.
 pub const JOIN_INLINE_MIN: usize = 32 * 1024;
 
-/// A packet whose unjoined panic the scope re-raises.
-trait ScopedPacket: Send + Sync {
-    /// Take the result if nobody joined it: the panic payload, if it panicked.
-    fn take_panic(&self) -> Option<Box<dyn Any + Send>>;
-}
-
-impl<T: Send> ScopedPacket for ResultPacket<T> {
-    fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
-        match self.take() {
-            Some(Err(payload)) => Some(payload),
-            _ => None, // joined already, or Ok (the value is dropped here)
-        }
-    }
-}
-
 /// A scope to spawn fibers that borrow from outside it. See [`scope`].
 pub struct Scope<'scope, 'env: 'scope> {
     pending: Arc<WaitGroup>,
     /// The fibers' result packets, lifetime erased (they hold 'scope data):
     /// `scope` drains this before it returns, see `Scope::spawn`.
-    packets: Mutex<Vec<Arc<dyn ScopedPacket>>>,
+    packets: Mutex<Vec<Arc<dyn AnyResult>>>,
     shared: Arc<crate::scheduler::Shared>,
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
@@ -158,15 +143,11 @@ impl<'scope> Scope<'scope, '_> {
         };
         match spawned {
             Ok(h) => {
-                let packet: Arc<dyn ScopedPacket + 'scope> = h.packet().clone();
-                // SAFETY: only the lifetime is erased. `scope` takes every
-                // packet out of the list and drops it (with any result still
-                // in it) before it returns, while 'scope is still alive.
-                let packet: Arc<dyn ScopedPacket> = unsafe {
-                    core::mem::transmute::<Arc<dyn ScopedPacket + 'scope>, Arc<dyn ScopedPacket>>(
-                        packet,
-                    )
-                };
+                // The packet's lifetimes were erased by the spawn (see the
+                // SAFETY note above): `scope` takes every packet out of this
+                // list and drops any result still in it before it returns,
+                // while 'scope is still alive.
+                let packet: Arc<dyn AnyResult> = h.packet().clone();
                 self.packets.lock().push(packet);
                 ScopedJoinHandle {
                     inner: h,
@@ -277,13 +258,13 @@ where
     B: FnOnce() -> RB + Send,
     RB: Send,
 {
-    fn run(self: Box<Self>) {
+    fn run(self: Arc<Self>) {
         if let Some(b) = self.claim.claim() {
             publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(b)));
         }
     }
 
-    fn abandon(self: Box<Self>, error: std::io::Error) {
+    fn abandon(self: Arc<Self>, error: std::io::Error) {
         if let Some(b) = self.claim.claim() {
             drop(b);
             publish(&self.packet, || Err(Box::new(error.to_string())));
@@ -348,7 +329,7 @@ where
     });
     let packet = Arc::new(Packet::new());
     let id = worker::new_id(shared);
-    let entry = Box::new(JoinB {
+    let entry = Arc::new(JoinB {
         claim: claim.clone(),
         packet: packet.clone(),
     });
@@ -372,7 +353,7 @@ where
     let mine = if stack_ok { claim.claim() } else { None };
     let rb = match mine {
         Some(b) => panic::catch_unwind(AssertUnwindSafe(b)),
-        None => JoinHandle::new(packet, Fiber::new(id, None)).join(),
+        None => wait(&packet),
     };
     match (ra, rb) {
         (Ok(ra), Ok(rb)) => (ra, rb),

@@ -99,7 +99,7 @@ mod shared {
             id: u64,
             name: Option<Arc<str>>,
             stack: Option<Stack>,
-            entry: Box<dyn Entry>,
+            entry: Arc<dyn Entry>,
         ) -> io::Result<()> {
             let worker = worker::local_worker(self);
             let credit = worker.map(|w| &w.credit);
@@ -110,14 +110,21 @@ mod shared {
                 self.live.unspawn(credit);
                 return Err(e);
             }
-            let task = TaskRef::new(Task {
+            let task = Task {
                 ctx: Context::empty(),
                 stack,
                 entry: Some(entry),
                 id,
                 name,
                 shared: self,
-            });
+            };
+            let task = match worker.and_then(|w| w.recycled_task()) {
+                Some(mut boxed) => {
+                    *boxed = task;
+                    TaskRef::from_box(boxed)
+                }
+                None => TaskRef::new(task),
+            };
             worker::push_new(self, worker, task);
             Ok(())
         }

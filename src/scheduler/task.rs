@@ -20,14 +20,15 @@ use crate::arch::Context;
 use crate::loom::Arc;
 use crate::stack::Stack;
 
-/// The closure a fiber runs, with its result slot, behind a type-erased box.
-pub(crate) trait Entry: Send {
+/// The closure a fiber runs, with its result slot, behind a type-erased
+/// `Arc` (shared with the fiber's `JoinHandle`, so spawn allocates once).
+pub(crate) trait Entry: Send + Sync {
     /// Run the closure on the fiber's own stack, catching any panic, and
     /// publish the result to the fiber's `JoinHandle`.
-    fn run(self: Box<Self>);
+    fn run(self: Arc<Self>);
     /// The fiber cannot start (no stack could be had): drop the closure and
     /// publish `error` as the fiber's panic payload, so its joiner sees it.
-    fn abandon(self: Box<Self>, error: io::Error);
+    fn abandon(self: Arc<Self>, error: io::Error);
     /// Whether the fiber has nothing left to do before it ever ran (its work
     /// was claimed elsewhere, as `join` does): the worker then retires it
     /// without giving it a stack.
@@ -43,7 +44,7 @@ pub(crate) struct Task {
     /// Taken at first run (default size) or at spawn (custom size).
     pub(crate) stack: Option<Stack>,
     /// The closure, until the first run takes it.
-    pub(crate) entry: Option<Box<dyn Entry>>,
+    pub(crate) entry: Option<Arc<dyn Entry>>,
     pub(crate) id: u64,
     pub(crate) name: Option<Arc<str>>,
     /// The runtime this fiber belongs to. Valid while the fiber lives: a
@@ -62,7 +63,12 @@ unsafe impl Send for TaskRef {}
 
 impl TaskRef {
     pub(crate) fn new(task: Task) -> TaskRef {
-        TaskRef(NonNull::from(Box::leak(Box::new(task))))
+        Self::from_box(Box::new(task))
+    }
+
+    /// Own a task in a box (a recycled one, say).
+    pub(crate) fn from_box(task: Box<Task>) -> TaskRef {
+        TaskRef(NonNull::from(Box::leak(task)))
     }
 
     pub(crate) fn as_ptr(&self) -> *mut Task {
