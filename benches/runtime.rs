@@ -1,17 +1,21 @@
-//! Scheduler costs measured inside fibers:
-//! - `yield_round_trip`: two fibers on one worker yielding to each other
-//!   (time per round trip: A yields, B runs and yields, A runs again);
-//! - `spawn_join`: spawn an empty fiber and join it, from inside a fiber, on
-//!   one worker and on two (where the second worker may steal the child).
+//! Scheduler costs measured inside fibers, each group side by side with its
+//! peers in the same run so the ratios hold on a noisy machine:
 //!
+//! - `yield`: two fibers on one worker yielding to each other, time per
+//!   round trip (A yields, B runs and yields, A runs again); `may_1_worker`
+//!   is the same with two may coroutines on may's one worker;
+//! - `spawn_join`: spawn an empty fiber and join it, from inside a fiber, on
+//!   one worker and on two (the second may steal the child). Peers: may on
+//!   one worker (may's worker count is fixed per process: `may_2_workers` is
+//!   in its own bench, `benches/may_2_workers.rs`), `rayon::join` with an
+//!   empty closure on 1 and 2 threads, `std::thread::spawn` + `join`;
 //! - `channel_ping_pong`: a message to an echo fiber and back over two
-//!   unbounded channels, on one worker and on two; `std_mpsc_threads` is the
-//!   same between two OS threads with `std::sync::mpsc`, for reference;
-//!   `crossbeam_threads` likewise with crossbeam-channel;
-//! - `fib30`: fib(30) by fork-join, `heddle::join` against `rayon::join`,
-//!   both on two workers;
+//!   unbounded channels, on one worker and on two; `std_mpsc_threads` and
+//!   `crossbeam_threads` do the same between two OS threads;
 //! - `mutex_contended`: four fibers on two workers incrementing one counter
-//!   under `heddle::sync::Mutex` (time per lock/unlock).
+//!   under `heddle::sync::Mutex` (time per lock/unlock);
+//! - `fib30`: fib(30) by fork-join, `heddle::join` against `rayon::join`,
+//!   both on two workers.
 //!
 //! Run: `cargo bench --bench runtime`
 
@@ -23,37 +27,72 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "../examples/workloads/mod.rs"]
+mod workloads;
+
+/// may's scheduler reads its worker count once, at its first spawn.
+fn may_one_worker() {
+    may::config().set_workers(1);
+}
+
+/// Run `f` in a may coroutine and wait for its result.
+fn in_may<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    // SAFETY: may's spawn is unsafe because a coroutine may move between
+    // threads while it holds a thread-local; these closures use none.
+    unsafe { may::coroutine::spawn(f) }.join().unwrap()
+}
+
+/// Two partners yielding to each other: `iters` yields of the caller, each
+/// a round trip through the partner. `$yield_now` and `$spawn` pick the
+/// runtime; the caller must already run inside it.
+macro_rules! yield_pair {
+    ($iters:expr, $spawn:expr, $yield_now:path) => {{
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let partner = $spawn(move || {
+            while !d.load(Ordering::Relaxed) {
+                $yield_now();
+            }
+        });
+        $yield_now(); // let the partner start
+        let start = Instant::now();
+        for _ in 0..$iters {
+            $yield_now();
+        }
+        let t = start.elapsed();
+        done.store(true, Ordering::Relaxed);
+        partner.join().unwrap();
+        t
+    }};
+}
+
+fn may_spawn<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> may::coroutine::JoinHandle<T> {
+    // SAFETY: as in `in_may`: no thread-locals in these closures.
+    unsafe { may::coroutine::spawn(f) }
+}
+
 fn yield_round_trip(c: &mut Criterion) {
+    let mut g = c.benchmark_group("yield");
     let rt = heddle::Builder::new().workers(1).build().unwrap();
-    c.bench_function("yield_round_trip/1_worker", |b| {
+    g.bench_function("heddle_1_worker", |b| {
+        b.iter_custom(|iters| rt.block_on(|| yield_pair!(iters, heddle::spawn, heddle::yield_now)))
+    });
+    may_one_worker();
+    g.bench_function("may_1_worker", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(|| {
-                let done = Arc::new(AtomicBool::new(false));
-                let d = done.clone();
-                let partner = heddle::spawn(move || {
-                    while !d.load(Ordering::Relaxed) {
-                        heddle::yield_now();
-                    }
-                });
-                heddle::yield_now(); // let the partner start
-                let start = Instant::now();
-                for _ in 0..iters {
-                    heddle::yield_now();
-                }
-                let t = start.elapsed();
-                done.store(true, Ordering::Relaxed);
-                partner.join().unwrap();
-                t
-            })
+            in_may(move || yield_pair!(iters, may_spawn, may::coroutine::yield_now))
         })
     });
+    g.finish();
 }
 
 fn spawn_join(c: &mut Criterion) {
     let mut g = c.benchmark_group("spawn_join");
     for workers in [1, 2] {
         let rt = heddle::Builder::new().workers(workers).build().unwrap();
-        g.bench_function(format!("{workers}_workers"), |b| {
+        g.bench_function(format!("heddle_{workers}_workers"), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(|| {
                     let start = Instant::now();
@@ -65,6 +104,38 @@ fn spawn_join(c: &mut Criterion) {
             })
         });
     }
+    may_one_worker();
+    g.bench_function("may_1_worker", |b| {
+        b.iter_custom(|iters| {
+            in_may(move || {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(may_spawn(move || black_box(i)).join().unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        g.bench_function(format!("rayon_join_{threads}_threads"), |b| {
+            b.iter_custom(|iters| {
+                pool.install(|| {
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        black_box(rayon::join(|| black_box(i), || black_box(i)));
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    g.bench_function("std_thread", |b| {
+        b.iter(|| black_box(std::thread::spawn(|| black_box(1u64)).join().unwrap()))
+    });
     g.finish();
 }
 
@@ -119,35 +190,19 @@ fn channel_ping_pong(c: &mut Criterion) {
     g.finish();
 }
 
-fn fib_heddle(n: u64) -> u64 {
-    if n < 2 {
-        return n;
-    }
-    let (a, b) = heddle::join(|| fib_heddle(n - 1), || fib_heddle(n - 2));
-    a + b
-}
-
-fn fib_rayon(n: u64) -> u64 {
-    if n < 2 {
-        return n;
-    }
-    let (a, b) = rayon::join(|| fib_rayon(n - 1), || fib_rayon(n - 2));
-    a + b
-}
-
 fn fib30(c: &mut Criterion) {
     let mut g = c.benchmark_group("fib30");
     g.sample_size(10);
     let rt = heddle::Builder::new().workers(2).build().unwrap();
     g.bench_function("heddle_join_2_workers", |b| {
-        b.iter(|| assert_eq!(rt.block_on(|| fib_heddle(30)), 832_040))
+        b.iter(|| assert_eq!(rt.block_on(|| workloads::fib_heddle(30)), 832_040))
     });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .unwrap();
     g.bench_function("rayon_join_2_threads", |b| {
-        b.iter(|| assert_eq!(pool.install(|| fib_rayon(30)), 832_040))
+        b.iter(|| assert_eq!(pool.install(|| workloads::fib_rayon(30)), 832_040))
     });
     g.finish();
 }

@@ -7,11 +7,17 @@
 //! - `call`: each round trip is a function call that returns, as in a real
 //!   scheduler, where the code around the switch executes `ret`s too.
 //!
+//! - `corosensei`: corosensei's `resume` + `suspend` round trip in a loop,
+//!   the same shape as `loop/*`: the physical-limit anchor from a
+//!   well-kept coroutine crate.
+//!
 //! Run: `cargo bench --bench switch`
 
 #![allow(missing_docs)]
 
+use corosensei::Coroutine;
 use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
 use heddle::__bench::SwitchPair;
 use std::time::{Duration, Instant};
 
@@ -28,6 +34,20 @@ fn switch(c: &mut Criterion) {
         });
         g.bench_function(format!("call/{name}"), |b| b.iter(|| pair.round_trip()));
     }
+    let mut co: Coroutine<(), (), ()> = Coroutine::new(|yielder, ()| {
+        loop {
+            yielder.suspend(());
+        }
+    });
+    g.bench_function("corosensei", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(co.resume(()));
+            }
+            start.elapsed()
+        })
+    });
     g.finish();
 }
 

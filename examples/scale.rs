@@ -7,12 +7,16 @@
 //! Each row is the fastest of `--reps` runs. At the end, an idle runtime is
 //! watched for a second with `getrusage` to show it costs (nearly) no CPU.
 //!
-//! Run: `cargo run --release --example scale`
+//! Run: `cargo run --release --example scale` (a progress line per run goes to
+//! stderr, the table to stdout)
 //! Options: `--fibers N` (default 2000), `--work N` (units of work per fiber,
 //! default 60, about 1.5 ms), `--yields N` (yields per fiber, default 10),
 //! `--reps N` (default 3), `--max-workers N` (default: the number of cores).
 
 use std::time::{Duration, Instant};
+
+#[path = "workloads/mod.rs"]
+mod workloads;
 
 struct Opts {
     fibers: u64,
@@ -57,33 +61,6 @@ fn parse() -> Opts {
     o
 }
 
-/// One unit of work: 256 rounds of xorshift mixing over a 64-word buffer.
-fn unit(buf: &mut [u64; 64], seed: u64) -> u64 {
-    let mut x = seed | 1;
-    for _ in 0..256 {
-        for w in buf.iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *w = w.wrapping_add(x);
-        }
-    }
-    buf.iter().fold(0, |a, &w| a ^ w)
-}
-
-fn fiber_work(id: u64, work: u64, yields: u64) -> u64 {
-    let mut buf = [id; 64];
-    let mut acc = 0u64;
-    let every = (work / yields).max(1);
-    for k in 0..work {
-        acc ^= unit(&mut buf, id.wrapping_mul(31).wrapping_add(k));
-        if k % every == every - 1 {
-            heddle::yield_now();
-        }
-    }
-    acc
-}
-
 struct Row {
     workers: usize,
     time: Duration,
@@ -99,16 +76,17 @@ fn run(workers: usize, o: &Opts) -> Row {
         .expect("runtime");
     let mut best = Duration::MAX;
     let mut checksum = 0;
-    for _ in 0..o.reps {
+    for rep in 1..=o.reps {
         let (fibers, work, yields) = (o.fibers, o.work, o.yields);
         let start = Instant::now();
-        checksum = rt.block_on(move || {
-            let hs: Vec<_> = (0..fibers)
-                .map(|id| heddle::spawn(move || fiber_work(id, work, yields)))
-                .collect();
-            hs.into_iter().fold(0u64, |a, h| a ^ h.join().unwrap())
-        });
-        best = best.min(start.elapsed());
+        checksum = rt.block_on(move || workloads::scale_all(fibers, work, yields));
+        let took = start.elapsed();
+        eprintln!(
+            "  {workers} worker(s), run {rep}/{}: {:.1} ms",
+            o.reps,
+            took.as_secs_f64() * 1e3
+        );
+        best = best.min(took);
     }
     let stats = rt.stats();
     Row {
@@ -151,7 +129,6 @@ fn main() {
     let mut base: Option<Duration> = None;
     let mut best_at_cores: Option<Duration> = None;
     for &w in &counts {
-        eprintln!("  running {w} worker(s)...");
         let r = run(w, &o);
         let t1 = *base.get_or_insert(r.time);
         let speedup = t1.as_secs_f64() / r.time.as_secs_f64();

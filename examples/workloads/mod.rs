@@ -1,0 +1,120 @@
+//! Workloads shared by the examples and the benches (each includes this file
+//! with `#[path]`), so an example and its bench measure the same code.
+//!
+//! - `scale_*`: the CPU-bound fiber of the scaling demo;
+//! - `skynet_*`: the skynet tree (every node has ten children and sums their
+//!   results; leaf `i` returns `i`) in heddle, `rayon::join` and
+//!   `rayon::scope` shapes;
+//! - `fib_*`: fork-join Fibonacci, heddle against rayon.
+
+#![allow(dead_code)]
+
+/// The skynet sum of `size` leaves (numbered from 0).
+pub(crate) fn skynet_sum(size: u64) -> u64 {
+    size * (size - 1) / 2
+}
+
+/// One unit of scaling work: 256 rounds of xorshift mixing over a 64-word
+/// buffer (about 25 us on the development machine).
+pub(crate) fn scale_unit(buf: &mut [u64; 64], seed: u64) -> u64 {
+    let mut x = seed | 1;
+    for _ in 0..256 {
+        for w in buf.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *w = w.wrapping_add(x);
+        }
+    }
+    buf.iter().fold(0, |a, &w| a ^ w)
+}
+
+/// One fiber of the scaling demo: `work` units, yielding `yields` times
+/// along the way. Returns a checksum of the work.
+pub(crate) fn scale_fiber(id: u64, work: u64, yields: u64) -> u64 {
+    let mut buf = [id; 64];
+    let mut acc = 0u64;
+    let every = (work / yields.max(1)).max(1);
+    for k in 0..work {
+        acc ^= scale_unit(&mut buf, id.wrapping_mul(31).wrapping_add(k));
+        if k % every == every - 1 {
+            heddle::yield_now();
+        }
+    }
+    acc
+}
+
+/// The scaling workload: `fibers` fibers of [`scale_fiber`], spawned from
+/// the calling fiber and joined in order. Returns the XOR of their checksums.
+pub(crate) fn scale_all(fibers: u64, work: u64, yields: u64) -> u64 {
+    let hs: Vec<_> = (0..fibers)
+        .map(|id| heddle::spawn(move || scale_fiber(id, work, yields)))
+        .collect();
+    hs.into_iter().fold(0u64, |a, h| a ^ h.join().unwrap())
+}
+
+/// Skynet with one heddle fiber per node. Call inside a fiber.
+pub(crate) fn skynet_heddle(num: u64, size: u64) -> u64 {
+    if size == 1 {
+        return num;
+    }
+    let step = size / 10;
+    let children: Vec<_> = (0..10)
+        .map(|i| heddle::spawn(move || skynet_heddle(num + i * step, step)))
+        .collect();
+    children.into_iter().map(|h| h.join().unwrap()).sum()
+}
+
+/// Skynet with `rayon::join`: each node splits its ten children in halves
+/// until one is left. Call inside a rayon pool.
+pub(crate) fn skynet_rayon_join(num: u64, size: u64) -> u64 {
+    fn children(num: u64, step: u64, lo: u64, hi: u64) -> u64 {
+        if hi - lo == 1 {
+            return skynet_rayon_join(num + lo * step, step);
+        }
+        let mid = (lo + hi) / 2;
+        let (a, b) = rayon::join(
+            || children(num, step, lo, mid),
+            || children(num, step, mid, hi),
+        );
+        a + b
+    }
+    if size == 1 {
+        return num;
+    }
+    children(num, size / 10, 0, 10)
+}
+
+/// Skynet with `rayon::scope`: each node spawns its ten children into a
+/// scope, each writing its own slot. Call inside a rayon pool.
+pub(crate) fn skynet_rayon_scope(num: u64, size: u64) -> u64 {
+    if size == 1 {
+        return num;
+    }
+    let step = size / 10;
+    let mut sums = [0u64; 10];
+    rayon::scope(|s| {
+        for (i, slot) in sums.iter_mut().enumerate() {
+            s.spawn(move |_| *slot = skynet_rayon_scope(num + i as u64 * step, step));
+        }
+    });
+    sums.iter().sum()
+}
+
+/// Fibonacci by fork-join with `heddle::join`. Call inside a fiber.
+pub(crate) fn fib_heddle(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = heddle::join(|| fib_heddle(n - 1), || fib_heddle(n - 2));
+    a + b
+}
+
+/// Fibonacci by fork-join with `rayon::join`. Call inside a rayon pool.
+pub(crate) fn fib_rayon(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = rayon::join(|| fib_rayon(n - 1), || fib_rayon(n - 2));
+    a + b
+}
