@@ -136,6 +136,34 @@ fn dropped_handle_detaches_and_runtime_drop_waits_for_it() {
     assert_eq!(done.load(Ordering::SeqCst), 100);
 }
 
+/// Detached fibers that spawn detached fibers from inside workers: those
+/// spawns count against per-worker credit, not the shared total
+/// (scheduler/live.rs), and the drop must still wait for every one, on more
+/// workers than cores.
+#[test]
+fn runtime_drop_waits_for_a_detached_tree_spawned_inside_workers() {
+    fn grow(depth: u32, done: Arc<AtomicUsize>) {
+        if depth > 0 {
+            for _ in 0..4 {
+                let d = done.clone();
+                drop(heddle::spawn(move || grow(depth - 1, d)));
+            }
+            heddle::yield_now();
+        }
+        done.fetch_add(1, Ordering::SeqCst);
+    }
+    for _ in 0..5 {
+        let done = Arc::new(AtomicUsize::new(0));
+        {
+            let rt = heddle::Builder::new().workers(8).build().unwrap();
+            let d = done.clone();
+            drop(rt.spawn(move || grow(6, d)));
+        } // drop waits for the whole tree
+        // 1 + 4 + ... + 4^6 fibers.
+        assert_eq!(done.load(Ordering::SeqCst), (4usize.pow(7) - 1) / 3);
+    }
+}
+
 #[test]
 fn fiber_ids_and_names() {
     let rt = heddle::Builder::new().workers(2).build().unwrap();
