@@ -14,21 +14,11 @@
 
 use std::time::{Duration, Instant};
 
-const MAX_ITER: u32 = 500;
+#[path = "workloads/mod.rs"]
+mod workloads;
+use workloads::arg;
 
-fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                eprintln!("{name} needs a value; see the top of examples/mandelbrot.rs");
-                std::process::exit(2)
-            }),
-        None => default,
-    }
-}
+const MAX_ITER: u32 = 500;
 
 /// Escape time of the point `(cx, cy)`: iterations before |z| > 2, or
 /// `MAX_ITER` inside the set.

@@ -17,6 +17,10 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "workloads/mod.rs"]
+mod workloads;
+use workloads::arg;
+
 /// Below this many elements, sort serially.
 const SERIAL: usize = 8 * 1024;
 
@@ -83,17 +87,7 @@ fn sort_on(workers: usize, input: &[u64]) -> (Vec<u64>, Duration) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let len = match args.iter().position(|a| a == "--len") {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                eprintln!("--len needs a number");
-                std::process::exit(2)
-            }),
-        None => 10_000_000usize,
-    };
+    let len: usize = arg("--len", 10_000_000);
     let cores = num_cpus::get();
     let input = random_input(len);
 

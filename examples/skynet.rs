@@ -19,20 +19,7 @@ use std::time::{Duration, Instant};
 
 #[path = "workloads/mod.rs"]
 mod workloads;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                eprintln!("{name} needs a number; see the top of examples/skynet.rs");
-                std::process::exit(2)
-            }),
-        None => default,
-    }
-}
+use workloads::arg;
 
 /// Runs `f` `reps` times; returns (best, median), checking every result.
 fn time(label: &str, reps: u64, expect: u64, mut f: impl FnMut() -> u64) -> (Duration, Duration) {
@@ -55,8 +42,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let size = arg("--size", 1_000_000);
-    let reps = arg("--reps", 5).max(1);
+    let size: u64 = arg("--size", 1_000_000);
+    let reps: u64 = arg("--reps", 5u64).max(1);
     let max_workers = arg("--max-workers", num_cpus::get() as u64).max(1) as usize;
     if size < 10 || 10u64.pow(size.ilog10()) != size {
         eprintln!("--size must be a power of ten, at least 10");

@@ -1,5 +1,6 @@
 //! Workloads shared by the examples and the benches (each includes this file
-//! with `#[path]`), so an example and its bench measure the same code.
+//! with `#[path]`), so an example and its bench measure the same code, and
+//! the examples' flag parser.
 //!
 //! - `scale_*`: the CPU-bound fiber of the scaling demo;
 //! - `skynet_*`: the skynet tree (every node has ten children and sums their
@@ -8,6 +9,22 @@
 //! - `fib_*`: fork-join Fibonacci, heddle against rayon.
 
 #![allow(dead_code)]
+
+/// The value after `--flag` on the command line, or `default`. A missing or
+/// unparsable value exits with a message pointing at the example's docs.
+pub(crate) fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                eprintln!("{name} needs a value; see the top of this example's source");
+                std::process::exit(2)
+            }),
+        None => default,
+    }
+}
 
 /// The skynet sum of `size` leaves (numbered from 0).
 pub(crate) fn skynet_sum(size: u64) -> u64 {
