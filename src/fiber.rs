@@ -307,10 +307,9 @@ impl Builder {
             _ => None,
         };
         let name: Option<Arc<str>> = self.name.map(Arc::from);
-        let id = worker::new_id(shared);
         let spawned = Arc::new(Spawned::new(f, done));
         // SAFETY: passed on from our caller.
-        unsafe { spawn_entry(shared, id, name.clone(), stack, spawned.clone())? };
+        let id = unsafe { spawn_entry(shared, name.clone(), stack, spawned.clone())? };
         // SAFETY: as above: the caller keeps what F and T borrow alive until
         // the fiber finished and the handle is gone (see Spawned::erase).
         let packet = unsafe { Spawned::erase(spawned) };
@@ -318,7 +317,7 @@ impl Builder {
     }
 }
 
-/// Queue a fiber running `entry`, erasing its lifetime.
+/// Queue a fiber running `entry`, erasing its lifetime; returns its id.
 ///
 /// # Safety
 ///
@@ -327,16 +326,15 @@ impl Builder {
 /// ends.
 pub(crate) unsafe fn spawn_entry<'a>(
     shared: &Shared,
-    id: u64,
     name: Option<Arc<str>>,
     stack: Option<Stack>,
     entry: Arc<dyn crate::scheduler::task::Entry + 'a>,
-) -> io::Result<()> {
+) -> io::Result<u64> {
     // SAFETY: only the lifetime is erased; the caller guarantees the fiber
     // finishes before 'a ends.
     let entry: Arc<dyn crate::scheduler::task::Entry + 'static> =
         unsafe { core::mem::transmute(entry) };
-    shared.spawn(id, name, stack, entry)
+    shared.spawn(name, stack, entry)
 }
 
 /// Spawn a fiber on the current fiber's runtime.

@@ -328,7 +328,6 @@ where
         f: UnsafeCell::new(Some(b)),
     });
     let packet = Arc::new(Packet::new());
-    let id = worker::new_id(shared);
     let entry = Arc::new(JoinB {
         claim: claim.clone(),
         packet: packet.clone(),
@@ -336,7 +335,7 @@ where
     // SAFETY: before returning or unwinding we either run `b` here (the
     // fiber then finds the claim empty and touches nothing of 'a) or wait
     // for the fiber's result, which it publishes after `b` finished.
-    if let Err(e) = unsafe { crate::fiber::spawn_entry(shared, id, None, None, entry) } {
+    if let Err(e) = unsafe { crate::fiber::spawn_entry(shared, None, None, entry) } {
         drop(claim.claim());
         panic!("{e}");
     }

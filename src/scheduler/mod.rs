@@ -91,16 +91,18 @@ mod shared {
             self.stealers.len()
         }
 
-        /// Queue a new fiber. `stack` is given for a custom-size stack mapped
-        /// by the caller; default-size fibers get theirs at first run, and
-        /// here we only make sure enough slots are mapped.
+        /// Queue a new fiber and return its id. `stack` is given for a
+        /// custom-size stack mapped by the caller; default-size fibers get
+        /// theirs at first run, and here we only make sure enough slots are
+        /// mapped.
         pub(crate) fn spawn(
             &self,
-            id: u64,
             name: Option<Arc<str>>,
             stack: Option<Stack>,
             entry: Arc<dyn Entry>,
-        ) -> io::Result<()> {
+        ) -> io::Result<u64> {
+            // One lookup of this thread's worker serves the id, the live
+            // count, the task box and the queue.
             let worker = worker::local_worker(self);
             let credit = worker.map(|w| &w.credit);
             let live = self.live.spawn(credit);
@@ -110,6 +112,7 @@ mod shared {
                 self.live.unspawn(credit);
                 return Err(e);
             }
+            let id = worker.map_or_else(worker::global_id, |w| w.next_id());
             let task = Task {
                 ctx: Context::empty(),
                 stack,
@@ -126,7 +129,7 @@ mod shared {
                 None => TaskRef::new(task),
             };
             worker::push_new(self, worker, task);
-            Ok(())
+            Ok(id)
         }
     }
 

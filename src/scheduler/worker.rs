@@ -634,14 +634,6 @@ pub(crate) fn push_new(shared: &Shared, worker: Option<&Worker>, task: TaskRef) 
     shared.sleep.notify_work();
 }
 
-/// A fresh id for a fiber spawned into `shared`.
-pub(crate) fn new_id(shared: &Shared) -> u64 {
-    match local_worker(shared) {
-        Some(w) => w.next_id(),
-        None => global_id(),
-    }
-}
-
 /// The task running on this thread, if inside a fiber.
 pub(crate) fn current_task() -> Option<*const Task> {
     let w = current();
