@@ -17,8 +17,8 @@
 
 use corosensei::Coroutine;
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::hint::black_box;
 use heddle::__bench::SwitchPair;
+use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 fn switch(c: &mut Criterion) {

@@ -61,19 +61,28 @@ fn main() {
             .workers(workers)
             .build()
             .expect("runtime");
-        let h = time(&format!("heddle, {workers} worker(s)"), reps, expect, || {
-            rt.block_on(move || workloads::skynet_heddle(0, size))
-        });
+        let h = time(
+            &format!("heddle, {workers} worker(s)"),
+            reps,
+            expect,
+            || rt.block_on(move || workloads::skynet_heddle(0, size)),
+        );
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(workers)
             .build()
             .expect("rayon pool");
-        let j = time(&format!("rayon::join, {workers} thread(s)"), reps, expect, || {
-            pool.install(|| workloads::skynet_rayon_join(0, size))
-        });
-        let s = time(&format!("rayon::scope, {workers} thread(s)"), reps, expect, || {
-            pool.install(|| workloads::skynet_rayon_scope(0, size))
-        });
+        let j = time(
+            &format!("rayon::join, {workers} thread(s)"),
+            reps,
+            expect,
+            || pool.install(|| workloads::skynet_rayon_join(0, size)),
+        );
+        let s = time(
+            &format!("rayon::scope, {workers} thread(s)"),
+            reps,
+            expect,
+            || pool.install(|| workloads::skynet_rayon_scope(0, size)),
+        );
         let cell = |(best, median): (Duration, Duration)| {
             format!("{:.1} / {:.1} ms", ms(best), ms(median))
         };

@@ -202,9 +202,7 @@ where
         let this: Arc<dyn ResultSlot<T> + 'a> = this;
         // SAFETY: only the lifetime bound of the trait object changes; the
         // caller keeps the borrowed data alive (see above).
-        unsafe {
-            core::mem::transmute::<Arc<dyn ResultSlot<T> + 'a>, Arc<dyn ResultSlot<T>>>(this)
-        }
+        unsafe { core::mem::transmute::<Arc<dyn ResultSlot<T> + 'a>, Arc<dyn ResultSlot<T>>>(this) }
     }
 
     /// Take the closure: only `run` and `abandon` call this, once in all.

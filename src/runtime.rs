@@ -286,7 +286,11 @@ impl Runtime {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn stats(&self) -> Vec<WorkerStats> {
-        self.shared.stats.iter().map(|s| WorkerStats::read(s)).collect()
+        self.shared
+            .stats
+            .iter()
+            .map(|s| WorkerStats::read(s))
+            .collect()
     }
 
     /// Kernel mappings held by the runtime's stack slabs (for measuring;

@@ -36,9 +36,9 @@ use core::cell::UnsafeCell;
 use crate::fiber::Builder;
 use crate::join::{AnyResult, JoinHandle, ResultPacket, publish, wait};
 use crate::loom::{Arc, AtomicBool, Mutex, Ordering};
+use crate::scheduler::Shared;
 use crate::scheduler::packet::Packet;
 use crate::scheduler::task::Entry;
-use crate::scheduler::Shared;
 use crate::scheduler::worker;
 use crate::sync::WaitGroup;
 

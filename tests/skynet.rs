@@ -63,5 +63,8 @@ fn skynet_runs_depth_first_on_1_worker() {
     assert_eq!(rt.block_on(|| node(0, 100_000)), 4_999_950_000);
     let most = MOST.load(Ordering::Relaxed);
     // A root-to-leaf path is 6 fibers, the least possible (6 here).
-    assert!(most <= 16, "{most} fibers were started and unfinished at once");
+    assert!(
+        most <= 16,
+        "{most} fibers were started and unfinished at once"
+    );
 }

@@ -33,8 +33,8 @@ mod shared {
 
     use crossbeam_utils::CachePadded;
 
-    use super::run_queue::{Injector, RunQueueStealer};
     use super::live::Live;
+    use super::run_queue::{Injector, RunQueueStealer};
     use super::sleep::Sleep;
     use super::task::{Entry, Task, TaskRef};
     use super::worker;
