@@ -7,29 +7,15 @@
 #![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[path = "peers/may.rs"]
+mod may_peer;
 
 fn spawn_join(c: &mut Criterion) {
     may::config().set_workers(2);
     let mut g = c.benchmark_group("spawn_join");
-    g.bench_function("may_2_workers", |b| {
-        b.iter_custom(|iters| {
-            // SAFETY: may's spawn is unsafe because a coroutine may move
-            // between threads while it holds a thread-local; these use none.
-            let timer = unsafe {
-                may::coroutine::spawn(move || {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        let h = may::coroutine::spawn(move || black_box(i));
-                        black_box(h.join().unwrap());
-                    }
-                    start.elapsed()
-                })
-            };
-            timer.join().unwrap()
-        })
-    });
+    g.bench_function("may_2_workers", |b| b.iter_custom(may_peer::spawn_join));
     g.finish();
 }
 

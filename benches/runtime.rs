@@ -27,19 +27,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "peers/may.rs"]
+mod may_peer;
 #[path = "../examples/workloads/mod.rs"]
 mod workloads;
 
 /// may's scheduler reads its worker count once, at its first spawn.
 fn may_one_worker() {
     may::config().set_workers(1);
-}
-
-/// Run `f` in a may coroutine and wait for its result.
-fn in_may<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    // SAFETY: may's spawn is unsafe because a coroutine may move between
-    // threads while it holds a thread-local; these closures use none.
-    unsafe { may::coroutine::spawn(f) }.join().unwrap()
 }
 
 /// Two partners yielding to each other: `iters` yields of the caller, each
@@ -66,13 +61,6 @@ macro_rules! yield_pair {
     }};
 }
 
-fn may_spawn<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> may::coroutine::JoinHandle<T> {
-    // SAFETY: as in `in_may`: no thread-locals in these closures.
-    unsafe { may::coroutine::spawn(f) }
-}
-
 fn yield_round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("yield");
     let rt = heddle::Builder::new().workers(1).build().unwrap();
@@ -82,7 +70,7 @@ fn yield_round_trip(c: &mut Criterion) {
     may_one_worker();
     g.bench_function("may_1_worker", |b| {
         b.iter_custom(|iters| {
-            in_may(move || yield_pair!(iters, may_spawn, may::coroutine::yield_now))
+            may_peer::run(move || yield_pair!(iters, may_peer::spawn, may::coroutine::yield_now))
         })
     });
     g.finish();
@@ -105,17 +93,7 @@ fn spawn_join(c: &mut Criterion) {
         });
     }
     may_one_worker();
-    g.bench_function("may_1_worker", |b| {
-        b.iter_custom(|iters| {
-            in_may(move || {
-                let start = Instant::now();
-                for i in 0..iters {
-                    black_box(may_spawn(move || black_box(i)).join().unwrap());
-                }
-                start.elapsed()
-            })
-        })
-    });
+    g.bench_function("may_1_worker", |b| b.iter_custom(may_peer::spawn_join));
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

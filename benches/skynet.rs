@@ -19,6 +19,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
+#[path = "peers/may.rs"]
+mod may_peer;
 #[path = "../examples/workloads/mod.rs"]
 mod workloads;
 
@@ -30,11 +32,7 @@ fn skynet_may(num: u64, size: u64) -> u64 {
     }
     let step = size / 10;
     let children: Vec<_> = (0..10)
-        .map(|i| {
-            // SAFETY: may's spawn is unsafe because a coroutine may move
-            // between threads while it holds a thread-local; this uses none.
-            unsafe { may::coroutine::spawn(move || skynet_may(num + i * step, step)) }
-        })
+        .map(|i| may_peer::spawn(move || skynet_may(num + i * step, step)))
         .collect();
     children.into_iter().map(|h| h.join().unwrap()).sum()
 }
@@ -79,11 +77,7 @@ fn skynet_10k(c: &mut Criterion) {
     });
     may::config().set_workers(1);
     g.bench_function("may_1_worker", |b| {
-        b.iter(|| {
-            // SAFETY: as in `skynet_may`.
-            let root = unsafe { may::coroutine::spawn(|| skynet_may(0, SMALL)) };
-            assert_eq!(root.join().unwrap(), expect)
-        })
+        b.iter(|| assert_eq!(may_peer::run(|| skynet_may(0, SMALL)), expect))
     });
     g.finish();
 }
