@@ -9,9 +9,9 @@ use std::num::NonZeroU64;
 
 use crate::join::{JoinHandle, Spawned};
 use crate::loom::Arc;
-use crate::runtime::{MIN_STACK_SIZE, Runtime};
+use crate::runtime::Runtime;
 use crate::scheduler::{Shared, worker};
-use crate::stack::{Stack, round_to_page};
+use crate::stack::{Stack, usable_size};
 
 /// A fiber's identifier: unique among all fibers of the process, never reused.
 ///
@@ -142,6 +142,13 @@ pub fn try_current() -> Option<Fiber> {
     // SAFETY: the running task lives at least as long as this call, and we
     // are on its stack, so nobody else touches its id and name.
     unsafe { Some(Fiber::new((*task).id, (*task).name.clone())) }
+}
+
+/// The id of the fiber running this code, without cloning its name.
+pub(crate) fn try_current_id() -> Option<FiberId> {
+    let task = worker::current_task()?;
+    // SAFETY: as in `try_current`.
+    Some(FiberId::new(unsafe { (*task).id }))
 }
 
 /// Options for spawning a fiber: a name and a stack size.
@@ -292,19 +299,11 @@ impl Builder {
         T: Send + 'a,
     {
         let stack = match self.stack_size {
-            Some(size) if size < MIN_STACK_SIZE => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "heddle: fiber stack size {size} bytes is below the minimum of \
-                         {MIN_STACK_SIZE} bytes"
-                    ),
-                ));
-            }
-            Some(size) if round_to_page(size) != shared.stacks.stack_size() => {
-                Some(Stack::map_single(size)?)
-            }
-            _ => None,
+            Some(size) => match usable_size(size, "fiber stack size")? {
+                size if size == shared.stacks.stack_size() => None,
+                size => Some(Stack::map_single(size)?),
+            },
+            None => None,
         };
         let name: Option<Arc<str>> = self.name.map(Arc::from);
         let spawned = Arc::new(Spawned::new(f, done));

@@ -93,6 +93,11 @@ impl<T> JoinHandle<T> {
     /// Inside a fiber this suspends only the calling fiber; its worker runs
     /// other fibers meanwhile. On a plain thread it blocks the thread.
     ///
+    /// # Panics
+    ///
+    /// When a fiber joins its own handle (std panics likewise when a thread
+    /// joins itself): waiting would never end.
+    ///
     /// # Examples
     ///
     /// ```
@@ -107,6 +112,9 @@ impl<T> JoinHandle<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn join(self) -> thread::Result<T> {
+        if crate::fiber::try_current_id() == Some(self.fiber.id()) {
+            joined_itself();
+        }
         wait(self.packet.packet())
     }
 
@@ -140,6 +148,11 @@ impl<T> JoinHandle<T> {
     pub fn fiber(&self) -> &Fiber {
         &self.fiber
     }
+}
+
+#[cold]
+fn joined_itself() -> ! {
+    panic!("heddle: a fiber joined itself (deadlock avoided)");
 }
 
 /// Store a fiber's result, computed in place, and wake its joiner if one
@@ -216,6 +229,31 @@ where
             done.done();
         }
     }
+}
+
+/// The result (or panic payload) of a fiber nobody joined is dropped here,
+/// by whoever lets go of the `Spawned` last: the finishing fiber, or a
+/// `JoinHandle` dropped after it finished. A panic from that drop has no
+/// joiner to go to, and unwinding further would run off the base of the
+/// fiber's stack, so it aborts as std does for a thread's result.
+impl<F, T> Drop for Spawned<F, T> {
+    fn drop(&mut self) {
+        let result = self.packet.take();
+        if panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
+            result_panicked_on_drop();
+        }
+    }
+}
+
+#[cold]
+fn result_panicked_on_drop() -> ! {
+    use std::io::Write;
+    // std's words for the same event on a thread.
+    let _ = writeln!(
+        io::stderr(),
+        "fatal runtime error: thread result panicked on drop, aborting"
+    );
+    std::process::abort();
 }
 
 impl<F, T> Entry for Spawned<F, T>

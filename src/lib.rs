@@ -141,6 +141,8 @@ pub use crate::fiber::{sleep, spawn, yield_now};
 #[cfg(not(loom))]
 pub use crate::join::JoinHandle;
 #[cfg(not(loom))]
-pub use crate::runtime::{Builder, DEFAULT_STACK_SIZE, MIN_STACK_SIZE, Runtime, WorkerStats};
+pub use crate::runtime::{Builder, DEFAULT_STACK_SIZE, MAX_WORKERS, Runtime, WorkerStats};
 #[cfg(not(loom))]
 pub use crate::scope::{JOIN_INLINE_MIN, Scope, ScopedJoinHandle, join, scope};
+#[cfg(not(loom))]
+pub use crate::stack::{MAX_STACK_SIZE, MIN_STACK_SIZE};

@@ -195,6 +195,11 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     }
 }
 
+/// Bytes of a fiber's name the overflow report prints before cutting it.
+/// With the fixed text and a 20-digit size, the report stays within its
+/// 512-byte buffer.
+const REPORT_NAME_MAX: usize = 256;
+
 fn report_and_abort(f: &RunningFiber) -> ! {
     let mut buf = [0u8; 512];
     let mut w = Writer {
@@ -209,7 +214,15 @@ fn report_and_abort(f: &RunningFiber) -> ! {
         // SAFETY: the worker points `name` at the running fiber's name, which
         // lives as long as that fiber, and the fiber is running.
         let name = unsafe { core::slice::from_raw_parts(f.name, f.name_len) };
-        w.put(name);
+        // Cut a long name, never the sentence: the buffer keeps room for
+        // the rest of the report. (A cut may split a UTF-8 character;
+        // these are raw bytes to stderr.)
+        if name.len() > REPORT_NAME_MAX {
+            w.put(&name[..REPORT_NAME_MAX]);
+            w.put(b"...");
+        } else {
+            w.put(name);
+        }
     }
     w.put(b"' has overflowed its stack (");
     w.num(f.size as u64);

@@ -26,9 +26,10 @@ use crate::stack;
 /// resident page; that is what keeps a million parked fibers near 5 KiB each.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
-/// Smallest stack a fiber may ask for: 16 KiB, enough for the runtime's own
-/// frames plus a panic and its unwinding.
-pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// Most worker threads a runtime may have: 65,536. Far above any core
+/// count; a larger request is a mistake, and gets an error before anything
+/// is allocated for it.
+pub const MAX_WORKERS: usize = 1 << 16;
 
 /// Configuration for a [`Runtime`], in the manner of `std::thread::Builder`.
 ///
@@ -86,7 +87,7 @@ impl Builder {
     }
 
     /// Default stack size of the runtime's fibers, in bytes (rounded up to
-    /// whole pages; at least [`MIN_STACK_SIZE`]).
+    /// whole pages; from [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) to [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE)).
     ///
     /// # Examples
     ///
@@ -119,7 +120,9 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for zero workers or a stack below [`MIN_STACK_SIZE`];
+    /// `InvalidInput` for zero workers or more than [`MAX_WORKERS`], a
+    /// stack size outside [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)..=[`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE), or a
+    /// thread name with a nul byte;
     /// the OS error if a thread cannot be started.
     ///
     /// # Examples
@@ -137,19 +140,26 @@ impl Builder {
                 "heddle: a runtime needs at least one worker (workers(0) was given)",
             ));
         }
-        if self.stack_size < MIN_STACK_SIZE {
+        if workers > MAX_WORKERS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("heddle: workers({workers}) is above the maximum of {MAX_WORKERS} workers"),
+            ));
+        }
+        if self.thread_name.contains('\0') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "heddle: stack size {} bytes is below the minimum of {MIN_STACK_SIZE} bytes",
-                    self.stack_size
+                    "heddle: thread_name({:?}) contains a nul byte, which thread names cannot hold",
+                    self.thread_name
                 ),
             ));
         }
+        let stack_size = stack::usable_size(self.stack_size, "stack size")?;
         crate::overflow::install_handler();
         let queues: Vec<RunQueue<_>> = (0..workers).map(|_| RunQueue::new()).collect();
         let stealers = queues.iter().map(|q| q.stealer()).collect();
-        let shared = Arc::new(Shared::new(Injector::new(), stealers, self.stack_size));
+        let shared = Arc::new(Shared::new(Injector::new(), stealers, stack_size));
         let mut rt = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),
@@ -177,6 +187,12 @@ impl Builder {
 /// (detached ones included), then stops and joins the worker threads and
 /// unmaps every stack. A fiber that never finishes (blocked forever, or
 /// looping) therefore makes the drop wait forever, as joining a thread would.
+///
+/// Dropped inside one of its own fibers (the last `Arc<Runtime>` let go
+/// there, say), a runtime cannot wait for itself. The drop then returns at
+/// once and the runtime keeps running without an owner: its fibers, the
+/// dropping one included, run to their end, and then a helper thread stops
+/// and joins the workers and frees the stacks, as a drop outside would have.
 ///
 /// # Examples
 ///
@@ -394,18 +410,34 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        let inside = worker::current_shared().is_some_and(|s| Arc::ptr_eq(&s, &self.shared));
-        if inside {
-            // Waiting here would wait for ourselves.
-            panic!("heddle: a Runtime cannot be dropped from one of its own fibers");
+        let shared = self.shared.clone();
+        let threads = core::mem::take(&mut self.threads);
+        let inside = worker::with_current_shared(|s| core::ptr::eq(s, &*shared)).unwrap_or(false);
+        if !inside {
+            shut_down(&shared, threads);
+            return;
         }
-        self.shared.live.wait_quiet();
-        self.shared
-            .shutdown
-            .store(true, crate::loom::Ordering::SeqCst);
-        self.shared.sleep.wake_all();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        // Waiting here would wait for ourselves: hand the wait to a thread
+        // of its own (see "Shutdown" above). It holds `shared`, so the
+        // runtime outlives its last fiber.
+        let reaper = std::thread::Builder::new()
+            .name("heddle-shutdown".into())
+            .spawn(move || shut_down(&shared, threads));
+        if let Err(e) = reaper {
+            // Without a thread to wait, the workers run on until the process
+            // exits; nothing is freed early, so this is a leak, not a crash.
+            eprintln!("heddle: cannot start the thread that shuts the runtime down: {e}");
         }
+    }
+}
+
+/// Wait until no fiber of `shared` is live, then stop the workers and wait
+/// for their threads to end.
+fn shut_down(shared: &Shared, threads: Vec<std::thread::JoinHandle<()>>) {
+    shared.live.wait_quiet();
+    shared.shutdown.store(true, crate::loom::Ordering::SeqCst);
+    shared.sleep.wake_all();
+    for t in threads {
+        let _ = t.join();
     }
 }

@@ -73,10 +73,40 @@ pub(crate) fn page_size() -> usize {
     })
 }
 
-/// Round `n` up to a whole number of pages.
-pub(crate) fn round_to_page(n: usize) -> usize {
-    let p = page_size();
-    n.div_ceil(p) * p
+/// Smallest stack a fiber may ask for: 32 KiB.
+///
+/// Enough for the runtime's own frames plus a panic that prints a
+/// backtrace (`RUST_BACKTRACE=1` or `full`) or captures and formats one
+/// (`Backtrace::capture` with `RUST_LIB_BACKTRACE=1`, as anyhow and eyre
+/// do): symbolizing a backtrace is the deepest thing std does on a panic.
+/// Measured with `tests/stack_sizes.rs` (Rust 1.95, x86-64 Linux), the
+/// smallest stack in 4 KiB steps that survives each: printed backtrace
+/// 20 KiB in release, 24 KiB in debug; captured 20 KiB in both. 32 KiB
+/// keeps a third in hand over the worst of them; that test checks it.
+pub const MIN_STACK_SIZE: usize = 32 * 1024;
+
+/// Largest stack a fiber may ask for: 1 TiB of address space (x86-64 user
+/// space is 128 TiB). Larger requests are refused before any arithmetic
+/// on them can overflow.
+pub const MAX_STACK_SIZE: usize = 1 << 40;
+
+/// The usable size of a stack asked for as `requested` bytes: rounded up
+/// to whole pages, or an `InvalidInput` error naming `what` when it is
+/// outside [`MIN_STACK_SIZE`]..=[`MAX_STACK_SIZE`].
+pub(crate) fn usable_size(requested: usize, what: &str) -> io::Result<usize> {
+    let problem = if requested < MIN_STACK_SIZE {
+        format!("is below the minimum of {MIN_STACK_SIZE} bytes")
+    } else if requested > MAX_STACK_SIZE {
+        format!("is above the maximum of {MAX_STACK_SIZE} bytes")
+    } else {
+        // In range, so rounding up cannot overflow.
+        let p = page_size();
+        return Ok(requested.div_ceil(p) * p);
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("heddle: {what} {requested} bytes {problem}"),
+    ))
 }
 
 /// One fiber stack: a guard page and `size` usable bytes above it.
@@ -96,9 +126,10 @@ pub(crate) struct Stack {
 unsafe impl Send for Stack {}
 
 impl Stack {
-    /// Map a stack of its own with `size` usable bytes (rounded to pages).
+    /// Map a stack of its own with `size` usable bytes, a whole number of
+    /// pages within [`MAX_STACK_SIZE`] (see [`usable_size`]).
     pub(crate) fn map_single(size: usize) -> io::Result<Stack> {
-        let size = round_to_page(size);
+        debug_assert!(size <= MAX_STACK_SIZE && size.is_multiple_of(page_size()));
         let page = page_size();
         let base = map_region(size + page)?;
         if let Err(e) = install_guard(base, page) {
@@ -245,9 +276,10 @@ struct Slabs {
 }
 
 impl StackAllocator {
-    /// An allocator of stacks with `size` usable bytes (rounded to pages).
+    /// An allocator of stacks with `size` usable bytes, a whole number of
+    /// pages within [`MAX_STACK_SIZE`] (see [`usable_size`]).
     pub(crate) fn new(size: usize) -> Self {
-        let size = round_to_page(size);
+        debug_assert!(size <= MAX_STACK_SIZE && size.is_multiple_of(page_size()));
         let stride = size + page_size();
         StackAllocator {
             size,
@@ -340,7 +372,8 @@ impl StackAllocator {
             }
             want -= 1;
             out.push(Stack {
-                // SAFETY: carve_next is inside a live slab, never null.
+                // SAFETY: `base` is the next uncarved slot of a live slab,
+                // so it is inside a mapping and never null.
                 base: unsafe { NonNull::new_unchecked(base as *mut u8) },
                 size: self.size,
                 owned: false,

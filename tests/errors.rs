@@ -16,7 +16,7 @@ fn tiny_stacks_are_errors() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(
         err.to_string()
-            .contains("stack size 4096 bytes is below the minimum of 16384"),
+            .contains("stack size 4096 bytes is below the minimum of 32768"),
         "{err}"
     );
     let rt = heddle::Builder::new().workers(1).build().unwrap();

@@ -129,8 +129,8 @@ fn overflow_on_a_recycled_slab_stack_is_caught() {
 }
 
 #[test]
-fn sixteen_kib_stack_used_to_just_under_its_limit() {
-    // Recurse until this fiber has used all but 3 KiB of its 16 KiB stack,
+fn minimum_stack_used_to_just_under_its_limit() {
+    // Recurse until this fiber has used all but 3 KiB of its minimum stack,
     // measured from the addresses of locals, then come back.
     #[inline(never)]
     fn dig(top: usize, limit: usize) -> usize {

@@ -97,6 +97,10 @@ const TASK_CACHE: usize = 64;
 /// own queue, so fibers woken from outside cannot starve.
 const INJECTOR_EVERY: u32 = 61;
 
+/// Full scans of the other workers' queues a searching worker makes before
+/// it goes to sleep (where it checks them all once more, see sleep.rs).
+const SEARCH_ROUNDS: u32 = 2;
+
 /// See the module docs.
 pub(crate) struct Worker {
     pub(crate) index: usize,
@@ -208,14 +212,21 @@ impl Worker {
         let mut searching = false;
         loop {
             self.fire_timers();
-            let task = self.next_task().or_else(|| self.steal_any()).or_else(|| {
-                searching = searching || sleep.start_searching();
-                if searching {
-                    self.spin_for_work()
-                } else {
-                    None
-                }
-            });
+            // Only searchers (at most half the workers, sleep.rs) look at
+            // the other workers' queues; the rest check the injector and
+            // go to sleep. Otherwise N idle workers would each scan N
+            // queues, and starting or waking many workers costs N * N.
+            let task = self
+                .next_task()
+                .or_else(|| self.steal_from_injector())
+                .or_else(|| {
+                    searching = searching || sleep.start_searching();
+                    if searching {
+                        self.spin_for_work()
+                    } else {
+                        None
+                    }
+                });
             if let Some(task) = task {
                 if searching {
                     searching = false;
@@ -240,6 +251,15 @@ impl Worker {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             searching = sleep.sleep(self.index, searching, || self.has_work(), timeout);
+            // Woken for shutdown: no fiber is left anywhere (the runtime
+            // waited for quiet first), so leave without searching. With N
+            // workers woken at once, a search each would cost N * N looks.
+            if self.shared.shutdown.load(Ordering::SeqCst) {
+                if searching {
+                    sleep.stop_searching();
+                }
+                break;
+            }
         }
         self.stacks.borrow_mut().drain_into(&self.shared.stacks);
         CURRENT.with(|c| c.set(ptr::null()));
@@ -337,12 +357,21 @@ impl Worker {
         }
     }
 
-    /// Spin a little (crossbeam's Backoff) looking for work before sleeping.
+    /// Spin a little (crossbeam's Backoff) looking for work before sleeping:
+    /// our own queue at every step, every other queue [`SEARCH_ROUNDS`]
+    /// times in all, so a search costs O(workers) however long it spins.
     fn spin_for_work(&self) -> Option<TaskRef> {
         let backoff = Backoff::new();
+        let mut rounds = 0;
         loop {
-            if let Some(t) = self.queue.pop().or_else(|| self.steal_any()) {
+            if let Some(t) = self.queue.pop() {
                 return Some(t);
+            }
+            if !backoff.is_completed() && rounds < SEARCH_ROUNDS {
+                rounds += 1;
+                if let Some(t) = self.steal_any() {
+                    return Some(t);
+                }
             }
             if backoff.is_completed() || self.shared.shutdown.load(Ordering::Relaxed) {
                 return None;

@@ -13,7 +13,10 @@ use crate::scheduler::park::Waker;
 /// Unlike `std::sync::Mutex`, its guard may be held across
 /// [`yield_now`](crate::yield_now) and blocking calls, even though the fiber
 /// may resume on another worker thread: the lock is not tied to an OS
-/// thread. There is no poisoning: a panic while holding the guard unlocks it.
+/// thread. There is no poisoning: a panic while holding the guard unlocks
+/// it, and the next holder sees the value as the panicking one left it.
+/// Like std's `Mutex` it is `UnwindSafe` and `RefUnwindSafe`, so it may be
+/// used across `catch_unwind`; check your invariants after a caught panic.
 ///
 /// # Examples
 ///
@@ -46,6 +49,12 @@ pub struct Mutex<T: ?Sized> {
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 // SAFETY: as above; the Mutex owns its T.
 unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+
+// As std's Mutex is (see "There is no poisoning" above: a panic while
+// holding the guard unlocks it, and the next holder sees whatever state the
+// panicking one left, as with parking_lot).
+impl<T: ?Sized> std::panic::UnwindSafe for Mutex<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for Mutex<T> {}
 
 /// Access to a [`Mutex`]'s value; unlocks when dropped.
 ///

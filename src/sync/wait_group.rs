@@ -36,6 +36,12 @@ pub struct WaitGroup {
     queue: WaitQueue<usize, Waker>,
 }
 
+// Like std's sync types: a panic cannot leave a WaitGroup half-changed
+// (each operation is one update under its lock), so observing it after a
+// caught panic is fine.
+impl std::panic::UnwindSafe for WaitGroup {}
+impl std::panic::RefUnwindSafe for WaitGroup {}
+
 impl Default for WaitGroup {
     fn default() -> Self {
         WaitGroup::new()
@@ -60,6 +66,10 @@ impl WaitGroup {
 
     /// Raise the count by `n`.
     ///
+    /// # Panics
+    ///
+    /// If the count would overflow `usize` (the count is left as it was).
+    ///
     /// # Examples
     ///
     /// ```
@@ -68,7 +78,11 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 3);
     /// ```
     pub fn add(&self, n: usize) {
-        self.queue.update(|count, _| *count += n);
+        self.queue.update(|count, _| {
+            *count = count
+                .checked_add(n)
+                .expect("WaitGroup::add overflows the counter");
+        });
     }
 
     /// Lower the count by one; at zero, wake every waiter.

@@ -1,0 +1,90 @@
+//! Helpers shared by the integration tests: a runtime of N workers, the
+//! text of a panic payload, and a re-exec harness for tests whose subject
+//! must abort or change process-wide state.
+//!
+//! Each test binary compiles this module on its own and uses only part of
+//! it, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::any::Any;
+use std::process::Command;
+
+/// A runtime with `n` workers and default stacks.
+pub(crate) fn rt(n: usize) -> heddle::Runtime {
+    heddle::Builder::new().workers(n).build().unwrap()
+}
+
+/// The message of a panic payload (`&str` or `String`), or `"<non-string>"`.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "<non-string>".into())
+}
+
+/// What a re-executed child did.
+#[derive(Debug)]
+pub(crate) struct ChildOutcome {
+    /// The signal that ended it, if one did.
+    pub(crate) signal: Option<i32>,
+    /// Its exit code, if it exited.
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// The environment variable that tells a re-executed test binary which
+/// child role to play.
+pub(crate) const ROLE: &str = "HEDDLE_TEST_CHILD_ROLE";
+
+/// The role this process was re-executed for, if any. Call it first thing
+/// in the test named as `entry` in [`run_child`]:
+///
+/// ```ignore
+/// #[test]
+/// fn child_entry() {
+///     match common::child_role().as_deref() {
+///         Some("overflow") => overflow_child(),
+///         _ => {}
+///     }
+/// }
+/// ```
+///
+/// A child turns core dumps off for itself first: it is about to crash on
+/// purpose, and a core file per test run helps nobody.
+pub(crate) fn child_role() -> Option<String> {
+    let role = std::env::var(ROLE).ok()?;
+    let no_core = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit with a valid struct; it only affects this process.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) };
+    Some(role)
+}
+
+/// Re-execute this test binary running only the test `entry`, with
+/// `role` in [`ROLE`] and `env` added, and wait for it (rayon's trick).
+pub(crate) fn run_child(entry: &str, role: &str, env: &[(&str, &str)]) -> ChildOutcome {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", entry, "--nocapture", "--test-threads=1"])
+        .env(ROLE, role);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    ChildOutcome {
+        signal: out.status.signal(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Number of threads in this process (from `/proc/self/task`).
+pub(crate) fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
