@@ -281,6 +281,57 @@ impl Builder {
         unsafe { self.spawn_unchecked_with(shared, f, None) }
     }
 
+    /// Spawn a fiber pinned to the current worker: it never leaves the
+    /// worker thread it was spawned on, so its closure need not be `Send`
+    /// and it may keep `Rc`s, `RefCell` borrows of thread-locals and other
+    /// `!Send` state across yields and blocking calls. See
+    /// [`spawn_local`](crate::spawn_local) for what pinning means.
+    ///
+    /// # Errors
+    ///
+    /// As for [`spawn`](Self::spawn): outside a fiber, a stack size out of
+    /// range, or stacks that cannot be mapped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// let rt = heddle::Builder::new().workers(2).build()?;
+    /// let n = rt.block_on(|| {
+    ///     let shared = Rc::new(std::cell::Cell::new(1));
+    ///     let mine = shared.clone();
+    ///     let h = heddle::fiber::Builder::new()
+    ///         .name("local")
+    ///         .spawn_local(move || {
+    ///             heddle::yield_now(); // still on the same thread after this
+    ///             mine.set(mine.get() + 1);
+    ///             mine.get()
+    ///         })
+    ///         .unwrap();
+    ///     h.join().unwrap() + shared.get()
+    /// });
+    /// assert_eq!(n, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn_local<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: Send + 'static,
+    {
+        let f = StaysOnThisThread(f);
+        let spawned = worker::with_current_shared(move |shared| {
+            // SAFETY: F and T are 'static. `pin` keeps the closure on this
+            // worker's thread (see StaysOnThisThread).
+            unsafe { self.spawn_impl(shared, move || f.call(), None, true) }
+        });
+        spawned.unwrap_or_else(|| {
+            Err(io::Error::other(
+                "heddle: spawn_local called outside a fiber; a pinned fiber is spawned from a \
+                 fiber, onto that fiber's worker",
+            ))
+        })
+    }
+
     /// Spawn without requiring `'static`.
     ///
     /// # Safety
@@ -298,6 +349,27 @@ impl Builder {
         F: FnOnce() -> T + Send + 'a,
         T: Send + 'a,
     {
+        // SAFETY: passed on from our caller.
+        unsafe { self.spawn_impl(shared, f, done, false) }
+    }
+
+    /// The one spawn path. With `pin`, the fiber (and its caller) are
+    /// pinned to the caller's worker.
+    ///
+    /// # Safety
+    ///
+    /// As for [`spawn_unchecked_with`](Self::spawn_unchecked_with).
+    unsafe fn spawn_impl<'a, F, T>(
+        self,
+        shared: &Shared,
+        f: F,
+        done: Option<Arc<crate::sync::WaitGroup>>,
+        pin: bool,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'a,
+        T: Send + 'a,
+    {
         let stack = match self.stack_size {
             Some(size) => match usable_size(size, "fiber stack size")? {
                 size if size == shared.stacks.stack_size() => None,
@@ -308,7 +380,7 @@ impl Builder {
         let name: Option<Arc<str>> = self.name.map(Arc::from);
         let spawned = Arc::new(Spawned::new(f, done));
         // SAFETY: passed on from our caller.
-        let id = unsafe { spawn_entry(shared, name.clone(), stack, spawned.clone())? };
+        let id = unsafe { spawn_entry(shared, name.clone(), stack, spawned.clone(), pin)? };
         // SAFETY: as above: the caller keeps what F and T borrow alive until
         // the fiber finished and the handle is gone (see Spawned::erase).
         let packet = unsafe { Spawned::erase(spawned) };
@@ -328,12 +400,97 @@ pub(crate) unsafe fn spawn_entry<'a>(
     name: Option<Arc<str>>,
     stack: Option<Stack>,
     entry: Arc<dyn crate::scheduler::task::Entry + 'a>,
+    pin: bool,
 ) -> io::Result<u64> {
     // SAFETY: only the lifetime is erased; the caller guarantees the fiber
     // finishes before 'a ends.
     let entry: Arc<dyn crate::scheduler::task::Entry + 'static> =
         unsafe { core::mem::transmute(entry) };
-    shared.spawn(name, stack, entry)
+    shared.spawn(name, stack, entry, pin)
+}
+
+/// A `spawn_local` closure on its way to the fiber that runs it.
+///
+/// Why it may be `Send` although `F` is not: the closure is made on the
+/// current worker's thread and only ever runs (or is dropped) there, since
+/// its fiber is pinned to that worker and a pinned fiber is queued only in
+/// its worker's pinned inbox, which no other worker takes from. Whatever it
+/// captured may still be reachable from the calling fiber (an `Rc` clone
+/// kept there): that is why `spawn_local` pins the caller too, so that
+/// both ends stay on this one thread for the rest of their lives.
+struct StaysOnThisThread<F>(F);
+
+// SAFETY: see the type's docs: the value never leaves the thread it was
+// made on; `Send` only lets it pass through the spawn path's `Send` bounds.
+unsafe impl<F> Send for StaysOnThisThread<F> {}
+
+impl<F> StaysOnThisThread<F> {
+    /// Run the closure (a method, so the closure calling it captures the
+    /// whole wrapper and not just its non-`Send` field).
+    fn call<T>(self) -> T
+    where
+        F: FnOnce() -> T,
+    {
+        (self.0)()
+    }
+}
+
+/// Spawn a fiber pinned to the current worker, for state that must not
+/// change threads.
+///
+/// The new fiber runs only on the worker thread that spawned it: it is
+/// never stolen and never migrates. So its closure need not be `Send`, and
+/// it may hold `Rc`s, `RefCell` borrows, references from `thread_local!`
+/// and other thread-bound state across [`yield_now`] and every blocking
+/// call of this crate. Its result still crosses to whoever joins it, hence
+/// `T: Send`.
+///
+/// The calling fiber is pinned to the same worker from now on as well:
+/// the closure may share `!Send` values with it (an `Rc` clone kept by the
+/// caller), and both must stay on one thread for that to be sound. Other
+/// fibers keep full work stealing, and a worker with pinned fibers still
+/// steals.
+///
+/// # Panics
+///
+/// Outside a fiber (pinned fibers are spawned from a fiber, onto its
+/// worker), or when no stack can be mapped; use
+/// [`Builder::spawn_local`] to get an error instead.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// let rt = heddle::Builder::new().workers(2).build()?;
+/// let total = rt.block_on(|| {
+///     let log = Rc::new(RefCell::new(Vec::new()));
+///     let hs: Vec<_> = (0..4)
+///         .map(|i| {
+///             let log = log.clone();
+///             heddle::spawn_local(move || {
+///                 log.borrow_mut().push(i);
+///                 heddle::yield_now();
+///                 log.borrow().len()
+///             })
+///         })
+///         .collect();
+///     let seen: usize = hs.into_iter().map(|h| h.join().unwrap()).sum();
+///     assert_eq!(log.borrow().len(), 4);
+///     seen
+/// });
+/// assert_eq!(total, 16); // each saw all four pushes after its yield
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_local<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: Send + 'static,
+{
+    match Builder::new().spawn_local(f) {
+        Ok(h) => h,
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// Spawn a fiber on the current fiber's runtime.

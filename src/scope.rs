@@ -335,7 +335,7 @@ where
     // SAFETY: before returning or unwinding we either run `b` here (the
     // fiber then finds the claim empty and touches nothing of 'a) or wait
     // for the fiber's result, which it publishes after `b` finished.
-    if let Err(e) = unsafe { crate::fiber::spawn_entry(shared, None, None, entry) } {
+    if let Err(e) = unsafe { crate::fiber::spawn_entry(shared, None, None, entry, false) } {
         drop(claim.claim());
         panic!("{e}");
     }

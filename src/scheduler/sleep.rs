@@ -25,6 +25,10 @@
 //! [`Sleep::notify_work`] again ([`Sleep::stop_searching`] returns true), so
 //! a burst of N fibers wakes workers one after another, not all at once.
 //!
+//! Work that only one worker may run (a fiber pinned to it, pushed to its
+//! pinned inbox) wakes that worker instead: [`Sleep::notify_worker`] does
+//! step 2, then takes the worker off the idle list if it is there.
+//!
 //! # Falling asleep (worker `i`)
 //!
 //! 1. if searching: `searching -= 1` (SeqCst);
@@ -113,6 +117,29 @@ impl Sleep {
         fence(Ordering::SeqCst);
         if self.searching.load(Ordering::SeqCst) == 0 && self.sleeping.load(Ordering::SeqCst) > 0 {
             self.wake_one();
+        }
+    }
+
+    /// Work only worker `index` may run (a fiber pinned to it) was just
+    /// pushed to its inbox: wake that worker if it sleeps.
+    ///
+    /// The same argument as for [`notify_work`](Self::notify_work): we
+    /// wrote the inbox, fence, then read `sleeping` and the idle list; the
+    /// sleeper wrote both, fences, then re-checks its inbox (its
+    /// `has_work`). Whichever fence comes second sees the other's write.
+    pub(crate) fn notify_worker(&self, index: usize) {
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut idle = self.idle.lock();
+        if let Some(pos) = idle.iter().position(|&i| i == index) {
+            idle.swap_remove(pos);
+            self.sleeping.fetch_sub(1, Ordering::SeqCst);
+            // Woken like any notified sleeper: as a searcher.
+            self.searching.fetch_add(1, Ordering::SeqCst);
+            drop(idle);
+            self.parkers[index].unpark();
         }
     }
 

@@ -46,10 +46,26 @@ pub(crate) struct Task {
     /// The closure, until the first run takes it.
     pub(crate) entry: Option<Arc<dyn Entry>>,
     pub(crate) id: u64,
+    /// The worker this fiber is pinned to, or [`UNPINNED`]. Set at spawn
+    /// (`spawn_local`) or by the fiber itself while it runs (a caller of
+    /// `spawn_local` pins itself); read by whoever holds the `TaskRef`.
+    /// A pinned fiber is only ever queued in its worker's pinned inbox,
+    /// which thieves never look at, so it never changes OS thread.
+    pub(crate) pinned: u32,
     pub(crate) name: Option<Arc<str>>,
     /// The runtime this fiber belongs to. Valid while the fiber lives: a
     /// runtime's `Shared` outlives all its fibers (its drop waits for them).
     pub(crate) shared: *const Shared,
+}
+
+/// [`Task::pinned`] of a fiber any worker may run.
+pub(crate) const UNPINNED: u32 = u32::MAX;
+
+impl Task {
+    /// The worker this fiber is pinned to, if it is.
+    pub(crate) fn pinned_to(&self) -> Option<usize> {
+        (self.pinned != UNPINNED).then_some(self.pinned as usize)
+    }
 }
 
 /// The unique owning pointer to a [`Task`].

@@ -37,7 +37,7 @@ use crossbeam_utils::Backoff;
 use super::live::Credit;
 use super::park::{OnceWaker, Register, Waker};
 use super::run_queue::{RunQueue, Steal};
-use super::task::{Task, TaskRef};
+use super::task::{Task, TaskRef, UNPINNED};
 use super::{Shared, StatsCell};
 use crate::arch::{self, Context};
 use crate::loom::{Arc, Ordering};
@@ -127,6 +127,8 @@ pub(crate) struct Worker {
     /// The deadline of a `BlockUntil` transition.
     deadline: Cell<Option<Instant>>,
     ids: Cell<(u64, u64)>,
+    /// Live fibers pinned to this worker (spawn_local, and their callers).
+    pinned_live: Cell<usize>,
     tick: Cell<u32>,
     rng: Cell<u64>,
 }
@@ -192,6 +194,7 @@ impl Worker {
             timer_seq: Cell::new(0),
             deadline: Cell::new(None),
             ids: Cell::new((0, 0)),
+            pinned_live: Cell::new(0),
             tick: Cell::new(0),
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
@@ -290,7 +293,10 @@ impl Worker {
         self.timers.borrow().peek().map(|t| t.0.deadline)
     }
 
-    /// Own queue, with a look at the injector every [`INJECTOR_EVERY`] ticks.
+    /// Own queue, with a look at the injector every [`INJECTOR_EVERY`]
+    /// ticks. While fibers are pinned here, the pinned inbox comes first
+    /// on every other tick: a pinned fiber at the head of the inbox waits
+    /// at most two picks, whatever the run queue holds.
     fn next_task(&self) -> Option<TaskRef> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
@@ -299,7 +305,56 @@ impl Worker {
         {
             return Some(t);
         }
-        self.queue.pop()
+        if self.pinned_live.get() == 0 {
+            return self.queue.pop();
+        }
+        if tick & 1 == 1
+            && let Some(t) = self.pop_pinned()
+        {
+            return Some(t);
+        }
+        self.queue.pop().or_else(|| self.pop_pinned())
+    }
+
+    /// The oldest ready fiber pinned to this worker.
+    fn pop_pinned(&self) -> Option<TaskRef> {
+        let inbox = &self.shared.pinned[self.index];
+        // `is_empty` is two loads; an empty `steal` costs a SeqCst fence.
+        if inbox.is_empty() {
+            return None;
+        }
+        loop {
+            match inbox.steal() {
+                Steal::Success(t) => return Some(t),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// Pin the running fiber to this worker (a caller of `spawn_local`),
+    /// and return this worker's index for a `Task::pinned`.
+    pub(crate) fn pin_current(&self) -> u32 {
+        let task = self.current.get().expect("pin_current outside a fiber");
+        // SAFETY: the running fiber's task is owned by the running fiber,
+        // which is our caller; nobody else touches it while it runs.
+        let t = unsafe { &mut *task.as_ptr() };
+        if t.pinned == UNPINNED {
+            t.pinned = self.index as u32;
+            self.pinned_live.set(self.pinned_live.get() + 1);
+        }
+        self.index as u32
+    }
+
+    /// Queue a fiber that became ready on this worker (woken, or its wait
+    /// was over before it began): pinned ones in the pinned inbox.
+    fn push_ready(&self, task: TaskRef) {
+        // SAFETY: we own `task`; its `pinned` field is read-only for us.
+        if unsafe { (*task.as_ptr()).pinned } == UNPINNED {
+            self.queue.push_fresh(task);
+        } else {
+            self.shared.pinned[self.index].push(task);
+        }
     }
 
     fn steal_from_injector(&self) -> Option<TaskRef> {
@@ -364,7 +419,7 @@ impl Worker {
         let backoff = Backoff::new();
         let mut rounds = 0;
         loop {
-            if let Some(t) = self.queue.pop() {
+            if let Some(t) = self.queue.pop().or_else(|| self.pop_pinned()) {
                 return Some(t);
             }
             if !backoff.is_completed() && rounds < SEARCH_ROUNDS {
@@ -383,6 +438,7 @@ impl Worker {
     /// Whether any queue holds a fiber, or the runtime shuts down.
     fn has_work(&self) -> bool {
         !self.queue.is_empty()
+            || !self.shared.pinned[self.index].is_empty()
             || !self.shared.injector.is_empty()
             || self.shared.stealers.iter().any(|s| !s.is_empty())
             || self.shared.shutdown.load(Ordering::SeqCst)
@@ -448,7 +504,10 @@ impl Worker {
         self.current.set(None);
         match self.transition.replace(Transition::None) {
             Transition::Yield => {
-                if self.queue.push_yielded(task) {
+                // SAFETY: the fiber is suspended and we own its TaskRef.
+                if unsafe { (*t).pinned } != UNPINNED {
+                    self.shared.pinned[self.index].push(task);
+                } else if self.queue.push_yielded(task) {
                     self.shared.sleep.hint_surplus();
                 }
             }
@@ -460,7 +519,7 @@ impl Worker {
                 let outcome = unsafe { (*register)(Waker::Fiber(task)) };
                 if let Err(waker) = outcome {
                     match waker {
-                        Waker::Fiber(task) => self.queue.push_fresh(task),
+                        Waker::Fiber(task) => self.push_ready(task),
                         other => panic!("block handed back {other:?} for a fiber"),
                     }
                 }
@@ -473,7 +532,7 @@ impl Worker {
                 match outcome {
                     // Ready already: nobody else saw the waker; run it again.
                     Err(_) => match once.claim() {
-                        Some(Waker::Fiber(task)) => self.queue.push_fresh(task),
+                        Some(Waker::Fiber(task)) => self.push_ready(task),
                         other => panic!("timed block handed back {other:?}"),
                     },
                     Ok(()) => {
@@ -531,6 +590,9 @@ impl Worker {
         // SAFETY: the fiber switched back with Finished (or never started),
         // so nothing will resume it and we hold the only pointer.
         let mut task = unsafe { task.into_box() };
+        if task.pinned != UNPINNED {
+            self.pinned_live.set(self.pinned_live.get() - 1);
+        }
         if let Some(stack) = task.stack.take() {
             self.stacks.borrow_mut().put(stack, &self.shared.stacks);
         }
@@ -619,26 +681,47 @@ pub(crate) fn suspend_blocked_until(register: &mut Register<'_>, deadline: Insta
 }
 
 /// Make a woken fiber runnable: onto this worker's queue if we are one of
-/// its runtime's workers, otherwise onto its runtime's injector.
+/// its runtime's workers, otherwise onto its runtime's injector. A pinned
+/// fiber goes to its own worker's pinned inbox, and that worker is woken.
 pub(crate) fn schedule(task: TaskRef) {
-    // SAFETY: `shared` outlives every live fiber of its runtime (task.rs).
-    let shared = unsafe { &*(*task.as_ptr()).shared };
-    if let Some(w) = local_worker(shared) {
+    // SAFETY: `shared` outlives every live fiber of its runtime (task.rs),
+    // and we own the TaskRef, so its fields hold still.
+    let (shared, pinned) = unsafe { (&*(*task.as_ptr()).shared, (*task.as_ptr()).pinned_to()) };
+    let local = local_worker(shared);
+    if let Some(home) = pinned {
+        if local.is_some_and(|w| w.index == home) {
+            shared.pinned[home].push(task); // we run there: we will see it
+            return;
+        }
+        let shared = hold_runtime(shared, local);
+        shared.pinned[home].push(task);
+        shared.sleep.notify_worker(home);
+        return;
+    }
+    if let Some(w) = local {
         w.queue.push_fresh(task);
         w.shared.sleep.notify_work();
         return;
     }
-    // From outside the runtime: hold a reference of our own, since the fiber
-    // may run, finish and let the runtime drop before we are done here.
+    let shared = hold_runtime(shared, None);
+    shared.injector.push(task);
+    shared.sleep.notify_work();
+}
+
+/// A counted reference to `shared`, for a waker that is not one of its
+/// workers: once the task is pushed, its fiber may run, finish and let the
+/// runtime drop before the waker is done notifying.
+fn hold_runtime(shared: &Shared, local: Option<&Worker>) -> Arc<Shared> {
+    if let Some(w) = local {
+        return w.shared.clone();
+    }
     // SAFETY: the task is live, so its runtime's Arc<Shared> is too, and
     // bumping the count of a live Arc through its raw pointer is allowed.
-    let shared = unsafe {
+    unsafe {
         let ptr: *const Shared = shared;
         Arc::increment_strong_count(ptr);
         Arc::from_raw(ptr)
-    };
-    shared.injector.push(task);
-    shared.sleep.notify_work();
+    }
 }
 
 /// This thread's worker, if it is one of `shared`'s workers.
@@ -656,7 +739,14 @@ pub(crate) fn local_worker(shared: &Shared) -> Option<&Worker> {
 /// Queue a new fiber: onto `worker`'s queue when spawned inside a worker of
 /// the same runtime (`local_worker(shared)`), otherwise onto the injector.
 pub(crate) fn push_new(shared: &Shared, worker: Option<&Worker>, task: TaskRef) {
+    // SAFETY: the task was just made and is ours.
+    let pinned = unsafe { (*task.as_ptr()).pinned } != UNPINNED;
     match worker {
+        Some(w) if pinned => {
+            w.pinned_live.set(w.pinned_live.get() + 1);
+            w.shared.pinned[w.index].push(task);
+            return; // only this worker may run it, and it is running
+        }
         Some(w) => w.queue.push_fresh(task),
         None => shared.injector.push(task),
     }
