@@ -551,7 +551,7 @@ where
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn sleep(duration: std::time::Duration) {
-    if !worker::in_fiber() {
+    if !worker::block_as_fiber() {
         std::thread::sleep(duration);
         return;
     }

@@ -8,7 +8,7 @@ use crate::fiber;
 use crate::join::JoinHandle;
 use crate::loom::Arc;
 use crate::scheduler::run_queue::{Injector, RunQueue};
-use crate::scheduler::worker::{self, Worker};
+use crate::scheduler::worker::{self, Worker, WorkerRef};
 use crate::scheduler::{Shared, StatsCell};
 use crate::stack;
 
@@ -166,9 +166,10 @@ impl Builder {
         };
         for (index, queue) in queues.into_iter().enumerate() {
             let shared = shared.clone();
+            let worker = WorkerRef::new(Worker::new(index, shared, queue));
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
-                .spawn(move || Worker::new(index, shared, queue).run());
+                .spawn(move || worker::drive(worker));
             match spawned {
                 Ok(h) => rt.threads.push(h),
                 // Dropping `rt` shuts down the workers already started.
@@ -440,4 +441,5 @@ fn shut_down(shared: &Shared, threads: Vec<std::thread::JoinHandle<()>>) {
     for t in threads {
         let _ = t.join();
     }
+    shared.join_drivers();
 }

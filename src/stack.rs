@@ -382,6 +382,20 @@ impl StackAllocator {
         Ok(())
     }
 
+    /// Whether `stack` is a slot of this allocator's slabs (not a mapping
+    /// of its own, which is unmapped when dropped).
+    fn is_ours(&self, stack: &Stack) -> bool {
+        !stack.owned && stack.size == self.size
+    }
+
+    /// A finished fiber's stack from a thread without a pool (handoff.rs):
+    /// onto the shared free list if it is ours, else dropped (unmapped).
+    pub(crate) fn take_back(&self, stack: Stack) {
+        if self.is_ours(&stack) {
+            self.give_back(core::iter::once(stack));
+        }
+    }
+
     /// Take back free stacks from a pool. Past [`GLOBAL_KEEP`] free stacks,
     /// their pages go back to the kernel: runs of adjacent stacks in one
     /// `madvise` each (guard markers survive `MADV_DONTNEED`, and under the
@@ -458,7 +472,7 @@ impl StackPool {
 
     /// Return a finished fiber's stack.
     pub(crate) fn put(&mut self, stack: Stack, alloc: &StackAllocator) {
-        if stack.owned || stack.size != alloc.size {
+        if !alloc.is_ours(&stack) {
             return; // dropping unmaps an owned stack
         }
         self.free.push(stack);

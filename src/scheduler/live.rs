@@ -20,6 +20,7 @@
 //!  retire (always a worker)  c += 1; c > 2*BATCH: total -= BATCH,
 //!                                                c -= BATCH
 //!  failed spawn (undo)       c += 1                                 total -= 1 *
+//!  retire after a hand-off   -                                      total -= 1 *
 //!  worker about to sleep     total -= c, c = 0 *
 //!  or exit
 //!                            * reaching 0 here notifies the quiet condvar
@@ -95,6 +96,12 @@ impl Live {
             Some(c) => c.0.set(c.0.get() + 1),
             None => self.sub(1),
         }
+    }
+
+    /// A fiber retired by a thread that holds no credit: the old thread of
+    /// a worker that was handed off (handoff.rs).
+    pub(crate) fn retire_outside(&self) {
+        self.sub(1);
     }
 
     /// A fiber retired on the worker owning `credit`.

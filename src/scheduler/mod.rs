@@ -9,6 +9,8 @@
 //! - `live.rs`: counting live fibers with per-worker credit;
 //! - `park.rs`: how a fiber blocks without racing its waker;
 //! - `packet.rs`: the join latch between a fiber and its `JoinHandle`;
+//! - `handoff.rs`: giving a worker to a new thread while a fiber blocks
+//!   its own (what keeps `thread::panicking()` per fiber);
 //! - `worker.rs`: the loop that ties them together.
 
 pub(crate) mod live;
@@ -17,6 +19,8 @@ pub(crate) mod parker;
 pub(crate) mod run_queue;
 pub(crate) mod sleep;
 
+#[cfg(not(loom))]
+pub(crate) mod handoff;
 #[cfg(not(loom))]
 pub(crate) mod park;
 #[cfg(not(loom))]

@@ -116,7 +116,7 @@ thread_local! {
 /// Wake-ups may be spurious on threads: callers re-check their condition in
 /// a loop.
 pub(crate) fn block(register: &mut Register<'_>) {
-    if worker::in_fiber() {
+    if worker::block_as_fiber() {
         worker::suspend_blocked(register);
         return;
     }
@@ -131,7 +131,7 @@ pub(crate) fn block(register: &mut Register<'_>) {
 /// the parked thread's own timeout); whichever fires first wins, the other
 /// finds it claimed. Callers re-check their condition and the clock.
 pub(crate) fn block_until(register: &mut Register<'_>, deadline: Instant) {
-    if worker::in_fiber() {
+    if worker::block_as_fiber() {
         worker::suspend_blocked_until(register, deadline);
         return;
     }

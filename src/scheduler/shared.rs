@@ -10,7 +10,7 @@ use super::sleep::Sleep;
 use super::task::{Entry, Task, TaskRef, UNPINNED};
 use super::worker;
 use crate::arch::Context;
-use crate::loom::{Arc, AtomicBool, AtomicU64, Ordering};
+use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::stack::{POOL_MAX, POOL_REFILL, Stack, StackAllocator};
 
 /// State shared by a runtime's workers and handles.
@@ -24,6 +24,7 @@ use crate::stack::{POOL_MAX, POOL_REFILL, Stack, StackAllocator};
 /// | `stacks`     | workers (slab refills)         | workers, spawners    |
 /// | `live`       | see live.rs                    | spawn, runtime drop  |
 /// | `shutdown`   | runtime drop                   | workers              |
+/// | `drivers`    | a thread handing its worker off | runtime drop        |
 /// | `stats[i]`   | worker i only                  | anyone (Relaxed)     |
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -39,6 +40,9 @@ pub(crate) struct Shared {
     /// Stack slots that worker pools may hold beyond live fibers.
     stack_slack: usize,
     pub(crate) shutdown: AtomicBool,
+    /// Threads that took a worker over from another (handoff.rs), joined
+    /// at shutdown after the first worker threads.
+    drivers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     pub(crate) stats: Box<[CachePadded<StatsCell>]>,
 }
 
@@ -57,8 +61,28 @@ impl Shared {
             live: Live::new(),
             stack_slack: workers * (POOL_MAX + POOL_REFILL) + Live::slack(workers),
             shutdown: AtomicBool::new(false),
+            drivers: Mutex::new(Vec::new()),
             stats: (0..workers).map(|_| CachePadded::default()).collect(),
             stealers,
+        }
+    }
+
+    /// Keep the handle of a thread that took a worker over.
+    pub(crate) fn register_driver(&self, handle: std::thread::JoinHandle<()>) {
+        self.drivers.lock().push(handle);
+    }
+
+    /// Join every thread that took a worker over (shutdown, after the
+    /// workers were told to stop).
+    pub(crate) fn join_drivers(&self) {
+        loop {
+            let handles = core::mem::take(&mut *self.drivers.lock());
+            if handles.is_empty() {
+                return;
+            }
+            for h in handles {
+                let _ = h.join();
+            }
         }
     }
 

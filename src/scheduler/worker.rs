@@ -34,6 +34,7 @@ use std::time::Instant;
 
 use crossbeam_utils::Backoff;
 
+use super::handoff;
 use super::live::Credit;
 use super::park::{OnceWaker, Register, Waker};
 use super::run_queue::{RunQueue, Steal};
@@ -57,11 +58,38 @@ pub(crate) fn current() -> *const Worker {
     CURRENT.with(|c| c.get())
 }
 
-/// Whether the caller is running inside a fiber (of any runtime).
+/// Whether the caller is a fiber attached to a worker (of any runtime):
+/// one that blocks by switching out. A detached fiber (handoff.rs) is not.
 pub(crate) fn in_fiber() -> bool {
     let w = current();
     // SAFETY: a non-null CURRENT points at the live Worker on this thread.
     !w.is_null() && unsafe { (*w).current.get().is_some() }
+}
+
+/// About to block or yield: whether to do it as a fiber (switch out) or
+/// as a thread (park or yield the OS thread).
+///
+/// - An attached fiber that is unwinding detaches first (handoff.rs), so
+///   that its thread's panic count stays with it, and blocks as a thread.
+/// - A detached fiber that is done unwinding goes home first and is
+///   resumed by a worker, attached again, and blocks as a fiber.
+pub(crate) fn block_as_fiber() -> bool {
+    if in_fiber() {
+        if !std::thread::panicking() {
+            return true;
+        }
+        let w = current();
+        // SAFETY: in a fiber, CURRENT is this thread's live Worker.
+        handoff::detach(unsafe { &*w });
+        // Detached, or refused (the worker waits for this thread): either
+        // way, block the thread.
+        return false;
+    }
+    if handoff::detached().is_some() && !std::thread::panicking() {
+        handoff::go_home(handoff::GoHome::Rejoin);
+        return true;
+    }
+    false
 }
 
 /// What a fiber asked for when it switched back to its worker.
@@ -96,6 +124,67 @@ const TASK_CACHE: usize = 64;
 /// How often (in scheduling ticks) a worker looks at the injector before its
 /// own queue, so fibers woken from outside cannot starve.
 const INJECTOR_EVERY: u32 = 61;
+
+/// How a thread's run of a worker's loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// The runtime shut down: this thread was the worker's last driver.
+    Shutdown,
+    /// This thread gave the worker to another (handoff.rs).
+    HandedOff,
+}
+
+/// A counted reference to a worker, for the thread that drives it.
+///
+/// One thread at a time drives a worker and touches its cells: the thread
+/// started for it, until it hands the worker off, then the thread it
+/// handed it to (handoff.rs). The hand-off is a thread spawn, which orders
+/// the old driver's last use before the new one's first.
+pub(crate) struct WorkerRef(Arc<Worker>);
+
+// SAFETY: see the type's docs: a WorkerRef moves to a new driver thread
+// only at a hand-off, after which the old driver never touches the worker.
+unsafe impl Send for WorkerRef {}
+
+impl WorkerRef {
+    // Not Send + Sync: the Arc is shared by a worker's successive drivers,
+    // one at a time (see the type's docs), never used from two at once.
+    #[allow(clippy::arc_with_non_send_sync)]
+    pub(crate) fn new(worker: Worker) -> WorkerRef {
+        WorkerRef(Arc::new(worker))
+    }
+}
+
+/// A worker thread's body: drive `worker` until shutdown or a hand-off.
+pub(crate) fn drive(worker: WorkerRef) {
+    let guard = AbortOnUnwind("a heddle worker's scheduling loop panicked");
+    let w = &*worker.0;
+    CURRENT.with(|c| c.set(w));
+    let _alt = AltStack::ensure();
+    if w.run_loop() == Exit::Shutdown {
+        w.stacks.borrow_mut().drain_into(&w.shared.stacks);
+    }
+    CURRENT.with(|c| c.set(ptr::null()));
+    core::mem::forget(guard);
+}
+
+/// This thread stops being a worker (it handed its worker off while its
+/// fiber keeps running here; handoff.rs).
+pub(crate) fn leave_worker() {
+    CURRENT.with(|c| c.set(ptr::null()));
+}
+
+/// Retire a fiber on a thread that drives no worker (handoff.rs): its
+/// stack goes to the runtime's shared list, its count to the total.
+pub(crate) fn retire_detached(shared: &Shared, task: TaskRef) {
+    // SAFETY: the fiber finished and switched away for the last time.
+    let mut task = unsafe { task.into_box() };
+    if let Some(stack) = task.stack.take() {
+        shared.stacks.take_back(stack);
+    }
+    drop(task);
+    shared.live.retire_outside();
+}
 
 /// Full scans of the other workers' queues a searching worker makes before
 /// it goes to sleep (where it checks them all once more, see sleep.rs).
@@ -206,11 +295,46 @@ impl Worker {
         &self.shared.stats[self.index]
     }
 
-    /// The worker thread's body. Returns at shutdown, once no work is left.
-    pub(crate) fn run(self) {
-        let guard = AbortOnUnwind("a heddle worker's scheduling loop panicked");
-        CURRENT.with(|c| c.set(&self));
-        let _alt = AltStack::ensure();
+    /// Whether fibers are pinned to this worker (handoff.rs refuses then).
+    pub(crate) fn hosts_pinned(&self) -> bool {
+        self.pinned_live.get() > 0
+    }
+
+    /// The running fiber's task.
+    pub(crate) fn running(&self) -> Option<*mut Task> {
+        self.current.get().map(|t| t.as_ptr())
+    }
+
+    pub(crate) fn set_running(&self, task: *mut Task) {
+        self.current.set(ptr::NonNull::new(task));
+    }
+
+    pub(crate) fn clear_running(&self) {
+        self.current.set(None);
+    }
+
+    /// The loop's saved stack pointer while a fiber runs.
+    pub(crate) fn loop_rsp(&self) -> *mut u8 {
+        // SAFETY: the slot is written only by the loop's own switch into a
+        // fiber, which has happened (a fiber runs) and is not in progress.
+        unsafe { (*self.ctx.get()).rsp() }
+    }
+
+    /// A new counted reference to this worker.
+    pub(crate) fn new_ref(&self) -> WorkerRef {
+        let ptr: *const Worker = self;
+        // SAFETY: every Worker lives in the Arc of a WorkerRef (`drive`
+        // holds one for as long as `self` is in use), so bumping its count
+        // through its address is allowed.
+        unsafe {
+            Arc::increment_strong_count(ptr);
+            WorkerRef(Arc::from_raw(ptr))
+        }
+    }
+
+    /// The scheduling loop. Returns at shutdown, once no work is left, or
+    /// when this thread has handed the worker to another (handoff.rs).
+    fn run_loop(&self) -> Exit {
         let sleep = &self.shared.sleep;
         let mut searching = false;
         loop {
@@ -237,7 +361,9 @@ impl Worker {
                         sleep.notify_work();
                     }
                 }
-                self.run_task(task);
+                if !self.run_task(task) {
+                    return Exit::HandedOff;
+                }
                 continue;
             }
             // Out of work: give back our live-count credit first, so that a
@@ -247,7 +373,7 @@ impl Worker {
                 if searching {
                     sleep.stop_searching();
                 }
-                break;
+                return Exit::Shutdown;
             }
             self.stats().bump_parks();
             let timeout = self
@@ -261,12 +387,9 @@ impl Worker {
                 if searching {
                     sleep.stop_searching();
                 }
-                break;
+                return Exit::Shutdown;
             }
         }
-        self.stacks.borrow_mut().drain_into(&self.shared.stacks);
-        CURRENT.with(|c| c.set(ptr::null()));
-        core::mem::forget(guard);
     }
 
     /// Fire every timer that is due.
@@ -461,15 +584,17 @@ impl Worker {
         base
     }
 
-    /// Switch into `task` and deal with whatever it asks for when it comes back.
-    fn run_task(&self, task: TaskRef) {
+    /// Switch into `task` and deal with whatever it asks for when it comes
+    /// back. Returns false if this thread no longer drives the worker (the
+    /// fiber handed it off and has now come home, see handoff.rs).
+    fn run_task(&self, task: TaskRef) -> bool {
         // SAFETY: we own `task` (it came off a queue), so nobody else touches
         // the Task; the fiber is not running, so its fields are ours to use.
         let fresh = unsafe { (*task.as_ptr()).ctx.rsp().is_null() };
         let task = if fresh {
             match self.start(task) {
                 Some(task) => task,
-                None => return,
+                None => return true,
             }
         } else {
             task
@@ -500,6 +625,12 @@ impl Worker {
         // fiber's entry catches all panics, so nothing unwinds back here.
         unsafe { arch::switch((*self.ctx.get()).slot(), (*t).ctx.rsp()) };
         // Back on the worker's stack: the fiber's context is fully saved.
+        // If the fiber detached meanwhile, another thread owns `self` now:
+        // check before touching any of its fields.
+        let task = match handoff::came_home(task) {
+            Ok(()) => return false,
+            Err(task) => task,
+        };
         overflow::clear_running();
         self.current.set(None);
         match self.transition.replace(Transition::None) {
@@ -551,6 +682,7 @@ impl Worker {
             Transition::Finished => self.retire(task),
             Transition::None => panic!("a fiber switched back to its worker without a transition"),
         }
+        true
     }
 
     /// First run: give the task a stack and an initial frame. Returns the
@@ -619,7 +751,11 @@ unsafe extern "sysv64" fn task_main(arg: *mut u8) -> ! {
     let guard = AbortOnUnwind("a panic escaped a fiber's entry");
     entry.run(); // catches the closure's panics itself
     core::mem::forget(guard);
-    suspend(Transition::Finished);
+    if handoff::detached().is_some() {
+        handoff::go_home(handoff::GoHome::Finished);
+    } else {
+        suspend(Transition::Finished);
+    }
     // A finished fiber is never resumed.
     std::process::abort();
 }
@@ -648,8 +784,9 @@ fn suspend(transition: Transition) {
 }
 
 /// In a fiber: let the worker run its other Ready fibers, then continue.
+/// Returns false where the caller should yield its thread instead.
 pub(crate) fn yield_now() -> bool {
-    if !in_fiber() {
+    if !block_as_fiber() {
         return false;
     }
     suspend(Transition::Yield);
@@ -753,11 +890,12 @@ pub(crate) fn push_new(shared: &Shared, worker: Option<&Worker>, task: TaskRef) 
     shared.sleep.notify_work();
 }
 
-/// The task running on this thread, if inside a fiber.
+/// The task running on this thread, if inside a fiber (attached, or
+/// detached: handoff.rs).
 pub(crate) fn current_task() -> Option<*const Task> {
     let w = current();
     if w.is_null() {
-        return None;
+        return handoff::detached_task().map(|t| t.cast_const());
     }
     // SAFETY: a non-null CURRENT is this thread's live Worker.
     unsafe { (*w).current.get().map(|t| t.as_ptr().cast_const()) }
@@ -784,7 +922,9 @@ pub(crate) fn with_current_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> 
     // all), and the fiber calling us is one of them and stays alive while
     // `f` runs, even if `f` switches away and resumes on another worker.
     let shared: &Shared = unsafe {
-        let w = w.as_ref()?;
+        let Some(w) = w.as_ref() else {
+            return handoff::detached().map(|d| f(&d.shared));
+        };
         w.current.get()?;
         &*Arc::as_ptr(&w.shared)
     };
@@ -795,7 +935,7 @@ pub(crate) fn with_current_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> 
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     let w = current();
     if w.is_null() {
-        return None;
+        return handoff::detached().map(|d| d.shared.clone());
     }
     // SAFETY: a non-null CURRENT is this thread's live Worker.
     unsafe { (*w).current.get().map(|_| (*w).shared.clone()) }
