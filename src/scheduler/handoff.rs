@@ -181,13 +181,21 @@ pub(crate) fn go_home(why: GoHome) {
 
 /// "Go home", step 2, in the old loop frame right after its switch
 /// returned: if this thread's fiber went detached, publish or retire it
-/// and return true (the frame must leave the worker's loop without
-/// touching the worker). Returns false, and takes `task` back, otherwise.
+/// and return `Ok` (the frame must leave the worker's loop without
+/// touching the worker). Gives `task` back otherwise (every other switch:
+/// one thread-local read).
+#[inline(never)]
 pub(crate) fn came_home(task: TaskRef) -> Result<(), TaskRef> {
-    let d = DETACHED.with(|d| d.replace(ptr::null_mut()));
-    if d.is_null() {
+    if DETACHED.with(|d| d.get()).is_null() {
         return Err(task);
     }
+    welcome_home(task);
+    Ok(())
+}
+
+#[cold]
+fn welcome_home(task: TaskRef) {
+    let d = DETACHED.with(|d| d.replace(ptr::null_mut()));
     // SAFETY: the record was made by `detach` with Box::into_raw and the
     // slot no longer points at it.
     let record = unsafe { Box::from_raw(d) };
@@ -199,5 +207,4 @@ pub(crate) fn came_home(task: TaskRef) -> Result<(), TaskRef> {
         }
         GoHome::Finished => worker::retire_detached(&record.shared, task),
     }
-    Ok(())
 }

@@ -73,11 +73,22 @@ pub(crate) fn in_fiber() -> bool {
 ///   that its thread's panic count stays with it, and blocks as a thread.
 /// - A detached fiber that is done unwinding goes home first and is
 ///   resumed by a worker, attached again, and blocks as a fiber.
+// Not inlined: inlined into `yield_now`, it made a yield round trip about
+// 10 ns slower on the development VM (0.23 s -> 0.33 s for 10 M yields)
+// while executing fewer instructions, a code-layout effect around the
+// switch.
+#[inline(never)]
 pub(crate) fn block_as_fiber() -> bool {
-    if in_fiber() {
-        if !std::thread::panicking() {
-            return true;
-        }
+    let attached = in_fiber();
+    if attached && !std::thread::panicking() {
+        return true;
+    }
+    block_as_fiber_slow(attached)
+}
+
+#[cold]
+fn block_as_fiber_slow(attached: bool) -> bool {
+    if attached {
         let w = current();
         // SAFETY: in a fiber, CURRENT is this thread's live Worker.
         handoff::detach(unsafe { &*w });
@@ -474,7 +485,7 @@ impl Worker {
     fn push_ready(&self, task: TaskRef) {
         // SAFETY: we own `task`; its `pinned` field is read-only for us.
         if unsafe { (*task.as_ptr()).pinned } == UNPINNED {
-            self.queue.push_fresh(task);
+            self.queue.push_woken(task);
         } else {
             self.shared.pinned[self.index].push(task);
         }
@@ -836,7 +847,7 @@ pub(crate) fn schedule(task: TaskRef) {
         return;
     }
     if let Some(w) = local {
-        w.queue.push_fresh(task);
+        w.queue.push_woken(task);
         w.shared.sleep.notify_work();
         return;
     }
