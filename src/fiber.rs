@@ -529,7 +529,9 @@ where
 }
 
 /// Put the current fiber to sleep for at least `duration`; its worker runs
-/// other fibers meanwhile. Outside a fiber it sleeps the thread.
+/// other fibers meanwhile. Outside a fiber it sleeps the thread. A
+/// duration past `Instant`'s range (`Duration::MAX`) sleeps for good, as
+/// `std::thread::sleep` does.
 ///
 /// Timers are per worker: the worker that parked the fiber wakes it, from
 /// its loop or from its idle park's timeout. Like every wait in a
@@ -555,7 +557,13 @@ pub fn sleep(duration: std::time::Duration) {
         std::thread::sleep(duration);
         return;
     }
-    let deadline = std::time::Instant::now() + duration;
+    let Some(deadline) = std::time::Instant::now().checked_add(duration) else {
+        // Past `Instant`'s range: sleep for good, as std's sleep does.
+        // Nothing holds the waker, so nothing ever wakes the fiber.
+        loop {
+            crate::scheduler::park::block(&mut |_waker| Ok(()));
+        }
+    };
     while std::time::Instant::now() < deadline {
         // Nothing but the timer holds the waker.
         crate::scheduler::park::block_until(&mut |_waker| Ok(()), deadline);

@@ -49,9 +49,15 @@ impl<T> State<T> {
 
     /// Queue a message and wake one receiver; returns the message's ticket.
     fn push(&mut self, t: T, wake: &mut Wakeups<'_, Waker>) -> u64 {
+        wake.wake_one();
+        self.enqueue(t)
+    }
+
+    /// Queue a message (its receiver is woken by the caller); returns its
+    /// ticket.
+    fn enqueue(&mut self, t: T) -> u64 {
         self.items.push_back(t);
         self.sent += 1;
-        wake.wake_one();
         self.sent
     }
 }
@@ -243,8 +249,9 @@ impl<T> SyncSender<T> {
         })
     }
 
-    /// Queue a message if there is room now, without waiting. (For capacity
-    /// 0 that means: if no message is in flight.)
+    /// Queue a message if there is room now, without waiting. For capacity
+    /// 0 (a rendezvous) that means: if a receiver is waiting for it now,
+    /// as in std; otherwise `Full`, and the message comes back.
     ///
     /// # Examples
     ///
@@ -260,6 +267,16 @@ impl<T> SyncSender<T> {
             }
             if st.is_full() {
                 return Err(TrySendError::Full(t));
+            }
+            if st.cap == Some(0) {
+                // Hand it to a parked receiver, or not at all: a message
+                // queued with nobody waiting would outlive the call.
+                // (A woken receiver always takes before it gives up.)
+                if !wake.wake_one() {
+                    return Err(TrySendError::Full(t));
+                }
+                st.enqueue(t);
+                return Ok(());
             }
             st.push(t, wake);
             Ok(())
@@ -303,7 +320,8 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Like [`recv`](Self::recv), but give up after `timeout`.
+    /// Like [`recv`](Self::recv), but give up after `timeout`. A timeout
+    /// past `Instant`'s range (`Duration::MAX`) waits without a deadline.
     ///
     /// # Examples
     ///
@@ -317,7 +335,12 @@ impl<T> Receiver<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            // Past `Instant`'s range: no deadline at all, as in std.
+            return self
+                .recv()
+                .map_err(|RecvError| RecvTimeoutError::Disconnected);
+        };
         match self.chan.wait_in_until(RECEIVERS, deadline, take) {
             Some(Ok(t)) => Ok(t),
             Some(Err(RecvError)) => Err(RecvTimeoutError::Disconnected),
