@@ -18,6 +18,6 @@ mod wait_group;
 #[cfg(not(loom))]
 pub use self::channel::{Receiver, Sender, SyncSender, channel, sync_channel};
 #[cfg(not(loom))]
-pub use self::mutex::{Mutex, MutexGuard};
+pub use self::mutex::{HAND_OFF_AFTER, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub use self::wait_group::WaitGroup;

@@ -1,11 +1,78 @@
-//! `Mutex`: mutual exclusion that parks fibers, not worker threads.
+//! `Mutex`: mutual exclusion that parks fibers, not worker threads, and
+//! that is eventually fair.
+//!
+//! # Protocol
+//!
+//! `state` holds two bits; waiters queue in `waiters` (a short lock that
+//! also orders every hand-off):
+//!
+//! | `state`            | meaning                                             |
+//! |--------------------|-----------------------------------------------------|
+//! | 0                  | unlocked, nobody queued                             |
+//! | `LOCKED`           | held, nobody queued                                 |
+//! | `LOCKED \| PARKED` | held, waiters queued                                |
+//! | `PARKED`           | just released, waiters queued (one is being woken)  |
+//!
+//! - **Lock**: compare-and-swap `0 -> LOCKED` (the whole uncontended
+//!   path), or, if `LOCKED` is clear, set it keeping `PARKED`. Otherwise
+//!   queue: on the worker's stack after the fiber's context is saved
+//!   (park.rs), lock `waiters`, set `PARKED`, re-check `LOCKED` (released
+//!   meanwhile: do not park, retry), push `(ticket, since, waker)`. A waiter
+//!   that was woken and lost the race to a newcomer queues again at the
+//!   *front*, keeping its first `since`.
+//! - **Unlock**: compare-and-swap `LOCKED -> 0` (uncontended). With
+//!   `PARKED` set: lock `waiters`, pop the first waiter. If it has waited
+//!   [`HAND_OFF_AFTER`] or more, *hand the lock off*: `LOCKED` stays set,
+//!   `handed` names its ticket, and it wakes owning the lock, so nobody can
+//!   barge in. Otherwise release (`state = PARKED` if more wait, else 0)
+//!   and wake it to compete, which keeps throughput high while waits are
+//!   short (parking_lot's and Go's "eventual fairness").
+//! - A woken waiter locks `waiters`: if `handed` is its ticket, it owns the
+//!   lock. If its ticket is still queued (a spurious thread wake-up), it
+//!   takes it out before trying again, so that no hand-off goes to a
+//!   waiter that is not waiting.
+//!
+//! The race this closes: a release between a waiter's failed try and its
+//! registration. The waiter sets `PARKED` and re-checks `LOCKED` under the
+//! `waiters` lock; an unlocker that saw `PARKED` takes the same lock
+//! before it picks whom to wake; an unlocker that did not see it released
+//! with its CAS before the waiter's re-check, which then sees the release.
 
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::ops::{Deref, DerefMut};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
-use super::wait_queue::WaitQueue;
-use crate::scheduler::park::Waker;
+use crate::loom::{AtomicUsize, Mutex as RawLock, Ordering};
+use crate::scheduler::park::{self, Waker};
+
+/// Held.
+const LOCKED: usize = 1;
+/// Waiters are queued.
+const PARKED: usize = 2;
+
+/// A waiter queued this long or longer is handed the lock at the next
+/// unlock instead of competing for it.
+pub const HAND_OFF_AFTER: Duration = Duration::from_millis(1);
+
+/// One queued waiter.
+#[derive(Debug)]
+struct Waiter {
+    ticket: u64,
+    /// When it first queued (kept when it queues again).
+    since: Instant,
+    waker: Waker,
+}
+
+/// The queue behind [`Mutex::state`]'s `PARKED` bit.
+#[derive(Debug, Default)]
+struct Waiters {
+    queue: VecDeque<Waiter>,
+    next_ticket: u64,
+    /// The ticket of the waiter the lock was handed to, until it takes it.
+    handed: Option<u64>,
+}
 
 /// A mutual-exclusion lock whose waiters park their fiber (a plain thread
 /// blocks instead).
@@ -39,8 +106,9 @@ use crate::scheduler::park::Waker;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Mutex<T: ?Sized> {
-    /// `true` while locked; waiters queue for the unlock.
-    queue: WaitQueue<bool, Waker>,
+    /// `LOCKED` and `PARKED` bits; see the module docs.
+    state: AtomicUsize,
+    waiters: RawLock<Waiters>,
     value: UnsafeCell<T>,
 }
 
@@ -84,7 +152,8 @@ impl<T> Mutex<T> {
     /// ```
     pub fn new(value: T) -> Mutex<T> {
         Mutex {
-            queue: WaitQueue::new(false),
+            state: AtomicUsize::new(0),
+            waiters: RawLock::new(Waiters::default()),
             value: UnsafeCell::new(value),
         }
     }
@@ -114,9 +183,80 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*m.lock(), 2);
     /// ```
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        self.queue
-            .wait_until(|locked, _| (!*locked).then(|| *locked = true));
+        if self
+            .state
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
         MutexGuard { lock: self }
+    }
+
+    /// Take `LOCKED` if it is clear (keeping `PARKED`).
+    fn try_acquire(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        while s & LOCKED == 0 {
+            match self.state.compare_exchange_weak(
+                s,
+                s | LOCKED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+        false
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        // When this waiter first queued, and its latest ticket.
+        let mut since: Option<Instant> = None;
+        let mut ticket = u64::MAX;
+        loop {
+            if self.try_acquire() {
+                return;
+            }
+            park::block(&mut |waker| {
+                let mut w = self.waiters.lock();
+                // PARKED first, then the re-check (see the module docs).
+                if self.state.fetch_or(PARKED, Ordering::AcqRel) & LOCKED == 0 {
+                    if w.queue.is_empty() {
+                        self.state.fetch_and(!PARKED, Ordering::Relaxed);
+                    }
+                    return Err(waker); // released meanwhile: try again
+                }
+                ticket = w.next_ticket;
+                w.next_ticket += 1;
+                let first = since.is_none();
+                let waiter = Waiter {
+                    ticket,
+                    since: *since.get_or_insert_with(Instant::now),
+                    waker,
+                };
+                if first {
+                    w.queue.push_back(waiter);
+                } else {
+                    w.queue.push_front(waiter); // keep its turn
+                }
+                Ok(())
+            });
+            let mut w = self.waiters.lock();
+            if w.handed == Some(ticket) {
+                w.handed = None;
+                return; // handed off: LOCKED was kept set for us
+            }
+            // Woken to compete, or a spurious wake-up while still queued:
+            // then leave the queue before competing.
+            if let Some(pos) = w.queue.iter().position(|q| q.ticket == ticket) {
+                w.queue.remove(pos);
+                if w.queue.is_empty() {
+                    self.state.fetch_and(!PARKED, Ordering::Relaxed);
+                }
+            }
+        }
     }
 
     /// Lock if nobody holds it, without waiting.
@@ -131,10 +271,38 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(m.try_lock().is_some());
     /// ```
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        let took = self
-            .queue
-            .update(|locked, _| !std::mem::replace(locked, true));
-        took.then_some(MutexGuard { lock: self })
+        self.try_acquire().then_some(MutexGuard { lock: self })
+    }
+
+    fn unlock(&self) {
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.unlock_contended();
+        }
+    }
+
+    #[cold]
+    fn unlock_contended(&self) {
+        let mut w = self.waiters.lock();
+        let Some(first) = w.queue.pop_front() else {
+            // PARKED was being cleared by a waiter that gave up queueing.
+            self.state.fetch_and(!LOCKED, Ordering::Release);
+            return;
+        };
+        let parked = if w.queue.is_empty() { 0 } else { PARKED };
+        if first.since.elapsed() >= HAND_OFF_AFTER {
+            // Hand off: LOCKED stays set, and `handed` (under this lock)
+            // carries the ownership and our writes to the value.
+            w.handed = Some(first.ticket);
+            self.state.store(LOCKED | parked, Ordering::Relaxed);
+        } else {
+            self.state.store(parked, Ordering::Release);
+        }
+        drop(w);
+        first.waker.wake();
     }
 
     /// Mutable access without locking (the `&mut` proves exclusivity).
@@ -183,10 +351,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.queue.update(|locked, wake| {
-            *locked = false;
-            wake.wake_one();
-        });
+        self.lock.unlock();
     }
 }
 
