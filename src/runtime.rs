@@ -160,9 +160,16 @@ impl Builder {
         let queues: Vec<RunQueue<_>> = (0..workers).map(|_| RunQueue::new()).collect();
         let stealers = queues.iter().map(|q| q.stealer()).collect();
         let shared = Arc::new(Shared::new(Injector::new(), stealers, stack_size));
+        let keeper = std::thread::Builder::new()
+            .name(format!("{}-timers", self.thread_name))
+            .spawn({
+                let shared = shared.clone();
+                move || shared.timers.keep()
+            })?;
         let mut rt = Runtime {
             shared: shared.clone(),
             threads: Vec::with_capacity(workers),
+            keeper: Some(keeper),
         };
         for (index, queue) in queues.into_iter().enumerate() {
             let shared = shared.clone();
@@ -209,6 +216,8 @@ impl Builder {
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// The thread that fires due timers (timers.rs).
+    keeper: Option<std::thread::JoinHandle<()>>,
 }
 
 impl fmt::Debug for Runtime {
@@ -413,9 +422,10 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let shared = self.shared.clone();
         let threads = core::mem::take(&mut self.threads);
+        let keeper = self.keeper.take();
         let inside = worker::with_current_shared(|s| core::ptr::eq(s, &*shared)).unwrap_or(false);
         if !inside {
-            shut_down(&shared, threads);
+            shut_down(&shared, threads, keeper);
             return;
         }
         // Waiting here would wait for ourselves: hand the wait to a thread
@@ -423,7 +433,7 @@ impl Drop for Runtime {
         // runtime outlives its last fiber.
         let reaper = std::thread::Builder::new()
             .name("heddle-shutdown".into())
-            .spawn(move || shut_down(&shared, threads));
+            .spawn(move || shut_down(&shared, threads, keeper));
         if let Err(e) = reaper {
             // Without a thread to wait, the workers run on until the process
             // exits; nothing is freed early, so this is a leak, not a crash.
@@ -432,9 +442,13 @@ impl Drop for Runtime {
     }
 }
 
-/// Wait until no fiber of `shared` is live, then stop the workers and wait
-/// for their threads to end.
-fn shut_down(shared: &Shared, threads: Vec<std::thread::JoinHandle<()>>) {
+/// Wait until no fiber of `shared` is live, then stop the workers and the
+/// timer keeper and wait for their threads to end.
+fn shut_down(
+    shared: &Shared,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    keeper: Option<std::thread::JoinHandle<()>>,
+) {
     shared.live.wait_quiet();
     shared.shutdown.store(true, crate::loom::Ordering::SeqCst);
     shared.sleep.wake_all();
@@ -442,4 +456,8 @@ fn shut_down(shared: &Shared, threads: Vec<std::thread::JoinHandle<()>>) {
         let _ = t.join();
     }
     shared.join_drivers();
+    shared.timers.stop_keeper();
+    if let Some(k) = keeper {
+        let _ = k.join();
+    }
 }

@@ -102,3 +102,124 @@ fn unreceived_messages_drop_with_the_receiver() {
         drop(tx);
     }
 }
+
+/// A 10 ms sleeper whose worker then runs a fiber that never yields for
+/// 400 ms: another worker (or the timer thread) must wake it on time, not
+/// the busy one 390 ms late. The limit is generous (the check is
+/// 30 ms); a regression is 390 ms.
+#[test]
+fn a_timer_fires_while_its_worker_is_busy() {
+    let rt = rt(2);
+    // The hog must run on the sleeper's worker (where its timer is): the
+    // sleeper spawns it just before sleeping, so it is next on that
+    // worker's queue; a run where the other worker stole it does not count.
+    let mut counted = 0;
+    for _ in 0..20 {
+        let (same_thread, slept) = rt.block_on(|| {
+            let h = heddle::spawn(|| {
+                let (tx, rx) = heddle::sync::channel();
+                let hog = heddle::spawn(move || {
+                    tx.send(std::thread::current().id()).unwrap();
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_millis(400) {
+                        std::hint::spin_loop();
+                    }
+                });
+                let here = std::thread::current().id();
+                let t = Instant::now();
+                heddle::sleep(Duration::from_millis(10));
+                let slept = t.elapsed();
+                let hog_thread = rx.recv().unwrap();
+                hog.join().unwrap();
+                (hog_thread == here, slept)
+            });
+            h.join().unwrap()
+        });
+        if same_thread {
+            counted += 1;
+            assert!(
+                slept < Duration::from_millis(200),
+                "a 10 ms sleep took {slept:?} behind a busy worker"
+            );
+            if counted == 3 {
+                return;
+            }
+        }
+    }
+    assert!(counted > 0, "the hog never ran on the sleeper's worker");
+}
+
+fn resident_bytes() -> usize {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: usize = s
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+/// 500,000 `recv_timeout(1 h)` satisfied at once: their timers must not
+/// stay behind for the hour (before: +39 MB resident).
+#[test]
+fn early_satisfied_timed_waits_leave_nothing_behind() {
+    let rt = rt(1);
+    let grown = rt.block_on(|| {
+        let (tx, rx) = heddle::sync::channel::<u32>();
+        let (back_tx, back_rx) = heddle::sync::channel::<u32>();
+        let echo = heddle::spawn(move || {
+            for v in rx.iter() {
+                back_tx.send(v).unwrap();
+            }
+        });
+        let round = |n: u32| {
+            for i in 0..n {
+                tx.send(i).unwrap();
+                // Parks (the echo runs after us), then is woken early.
+                assert_eq!(back_rx.recv_timeout(Duration::from_secs(3600)), Ok(i));
+            }
+        };
+        round(50_000); // warm up allocators and pools
+        let before = resident_bytes();
+        round(500_000);
+        let grown = resident_bytes().saturating_sub(before);
+        drop(tx);
+        echo.join().unwrap();
+        grown
+    });
+    assert!(grown < 8 << 20, "resident memory grew by {grown} bytes");
+}
+
+/// Timed-out polls of an idle channel, from a fiber and from a thread:
+/// each leaves neither a timer nor a stale waiter behind.
+#[test]
+fn timed_out_polls_leave_nothing_behind() {
+    let rt = rt(1);
+    let (tx, rx) = heddle::sync::channel::<u32>();
+    let rx = Arc::new(rx);
+    let poll = |rx: &heddle::sync::Receiver<u32>, n: usize| {
+        for _ in 0..n {
+            assert_eq!(
+                rx.recv_timeout(Duration::from_micros(20)),
+                Err(RecvTimeoutError::Timeout)
+            );
+        }
+    };
+    let r2 = rx.clone();
+    rt.block_on(|| poll(&r2, 2_000));
+    poll(&rx, 2_000);
+    let before = resident_bytes();
+    let r3 = rx.clone();
+    let fiber = rt.spawn(move || poll(&r3, 20_000));
+    poll(&rx, 5_000);
+    fiber.join().unwrap();
+    let grown = resident_bytes().saturating_sub(before);
+    assert!(grown < 256 << 10, "resident memory grew by {grown} bytes");
+    // And the channel still works.
+    tx.send(5).unwrap();
+    assert_eq!(rx.recv(), Ok(5));
+}

@@ -9,11 +9,14 @@
 //! - `live.rs`: counting live fibers with per-worker credit;
 //! - `park.rs`: how a fiber blocks without racing its waker;
 //! - `packet.rs`: the join latch between a fiber and its `JoinHandle`;
+//! - `once.rs`: a waker claimed by the first of a wait list and a timer;
+//! - `timers.rs`: timed waits, fired by their worker or the keeper thread;
 //! - `handoff.rs`: giving a worker to a new thread while a fiber blocks
 //!   its own (what keeps `thread::panicking()` per fiber);
 //! - `worker.rs`: the loop that ties them together.
 
 pub(crate) mod live;
+pub(crate) mod once;
 pub(crate) mod packet;
 pub(crate) mod parker;
 pub(crate) mod run_queue;
@@ -25,6 +28,8 @@ pub(crate) mod handoff;
 pub(crate) mod park;
 #[cfg(not(loom))]
 pub(crate) mod task;
+#[cfg(not(loom))]
+pub(crate) mod timers;
 #[cfg(not(loom))]
 pub(crate) mod worker;
 

@@ -36,7 +36,7 @@ use std::time::Instant;
 use super::parker::Parker;
 use super::task::TaskRef;
 use super::worker;
-use crate::loom::{Arc, Mutex};
+use crate::loom::Arc;
 
 /// Whoever waits for a condition: a blocked fiber or a blocked OS thread.
 #[derive(Debug)]
@@ -52,29 +52,8 @@ pub(crate) enum Waker {
     Once(Arc<OnceWaker>),
 }
 
-/// See [`Waker::Once`].
-///
-/// | inner   | meaning                                         |
-/// |---------|-------------------------------------------------|
-/// | `Some`  | unclaimed: the waiter still waits                |
-/// | `None`  | claimed by a notifier, or by the timeout         |
-#[derive(Debug)]
-pub(crate) struct OnceWaker {
-    inner: Mutex<Option<Waker>>,
-}
-
-impl OnceWaker {
-    pub(crate) fn new(waker: Waker) -> Arc<OnceWaker> {
-        Arc::new(OnceWaker {
-            inner: Mutex::new(Some(waker)),
-        })
-    }
-
-    /// Take the real waker, if nobody has yet.
-    pub(crate) fn claim(&self) -> Option<Waker> {
-        self.inner.lock().take()
-    }
-}
+/// See [`Waker::Once`] and `once.rs`.
+pub(crate) type OnceWaker = super::once::Once<Waker>;
 
 impl Waker {
     /// Make the waiter runnable again (a no-op for a claimed `Once`).
@@ -87,6 +66,15 @@ impl Waker {
                     w.wake();
                 }
             }
+        }
+    }
+
+    /// Whether its waiter still waits: false for a claimed `Once`, which
+    /// wait lists may drop.
+    pub(crate) fn is_live(&self) -> bool {
+        match self {
+            Waker::Once(once) => !once.is_claimed(),
+            _ => true,
         }
     }
 

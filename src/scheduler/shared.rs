@@ -8,6 +8,7 @@ use super::live::Live;
 use super::run_queue::{Injector, RunQueueStealer};
 use super::sleep::Sleep;
 use super::task::{Entry, Task, TaskRef, UNPINNED};
+use super::timers::Timers;
 use super::worker;
 use crate::arch::Context;
 use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
@@ -21,6 +22,7 @@ use crate::stack::{POOL_MAX, POOL_REFILL, Stack, StackAllocator};
 /// | `stealers`   | (fixed at start)               | idle workers         |
 /// | `pinned[i]`  | anyone waking a fiber pinned to i | worker i only     |
 /// | `sleep`      | see sleep.rs                   | see sleep.rs         |
+/// | `timers`     | see timers.rs                  | see timers.rs        |
 /// | `stacks`     | workers (slab refills)         | workers, spawners    |
 /// | `live`       | see live.rs                    | spawn, runtime drop  |
 /// | `shutdown`   | runtime drop                   | workers              |
@@ -34,6 +36,8 @@ pub(crate) struct Shared {
     /// Only worker i takes from its inbox; no thief looks at it.
     pub(crate) pinned: Box<[Injector<TaskRef>]>,
     pub(crate) sleep: Sleep,
+    /// Timed waits, a shard per worker (timers.rs).
+    pub(crate) timers: Timers,
     pub(crate) stacks: StackAllocator,
     /// Fibers spawned and not yet retired (plus worker credit).
     pub(crate) live: Live,
@@ -57,6 +61,7 @@ impl Shared {
             injector,
             pinned: (0..workers).map(|_| Injector::new()).collect(),
             sleep: Sleep::new(workers),
+            timers: Timers::new(workers),
             stacks: StackAllocator::new(stack_size),
             live: Live::new(),
             stack_slack: workers * (POOL_MAX + POOL_REFILL) + Live::slack(workers),

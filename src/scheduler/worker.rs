@@ -2,15 +2,15 @@
 //!
 //! ```text
 //!  loop {
-//!      fire due timers (this worker's heap)
+//!      fire due timers (this worker's shard, timers.rs)
 //!      fiber = own queue (run_queue.rs) | injector | steal half from a random worker
-//!            | search (spin) | sleep until woken or the next timer (sleep.rs)
+//!            | search (spin) | sleep until woken (sleep.rs; the keeper fires timers)
 //!      switch(worker ctx -> fiber ctx)         fiber runs until it switches back
 //!      -- back on the worker's own stack; the fiber's context is saved --
 //!      match transition {
 //!          Yield         => push to own yielded queue: only now may others steal it
 //!          Block(r)      => r(Waker::Fiber(f)) register it where it waits (park.rs)
-//!          BlockUntil(r) => r(Waker::Once(o)), and a timer for o: first to claim o wakes f
+//!          BlockUntil(r) => r(Waker::Once(o)), and a timer for o (timers.rs): first to claim o wakes f
 //!          Finished      => stack back to the pool, drop the task
 //!      }
 //!  }
@@ -27,9 +27,7 @@
 //! runs take turns on one thread, never at once.
 
 use core::cell::{Cell, RefCell, UnsafeCell};
-use core::cmp::Reverse;
 use core::ptr;
-use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use crossbeam_utils::Backoff;
@@ -219,11 +217,6 @@ pub(crate) struct Worker {
     /// purpose: a TaskRef is the box's address.
     #[allow(clippy::vec_box)]
     tasks: RefCell<Vec<Box<Task>>>,
-    /// Timed waits registered on this worker, earliest first.
-    timers: RefCell<BinaryHeap<Reverse<Timer>>>,
-    /// `timers.len()`, readable without touching the RefCell (hot loop).
-    timer_count: Cell<usize>,
-    timer_seq: Cell<u64>,
     /// The deadline of a `BlockUntil` transition.
     deadline: Cell<Option<Instant>>,
     ids: Cell<(u64, u64)>,
@@ -231,31 +224,6 @@ pub(crate) struct Worker {
     pinned_live: Cell<usize>,
     tick: Cell<u32>,
     rng: Cell<u64>,
-}
-
-/// A timed wait: at `deadline`, claim and fire `waker` (a no-op if the wait
-/// already ended another way). Ordered by deadline, then registration order.
-struct Timer {
-    deadline: Instant,
-    seq: u64,
-    waker: Arc<OnceWaker>,
-}
-
-impl PartialEq for Timer {
-    fn eq(&self, other: &Self) -> bool {
-        (self.deadline, self.seq) == (other.deadline, other.seq)
-    }
-}
-impl Eq for Timer {}
-impl PartialOrd for Timer {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Timer {
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
-    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -289,9 +257,6 @@ impl Worker {
             transition: Cell::new(Transition::None),
             stacks: RefCell::new(StackPool::default()),
             tasks: RefCell::new(Vec::new()),
-            timers: RefCell::new(BinaryHeap::new()),
-            timer_count: Cell::new(0),
-            timer_seq: Cell::new(0),
             deadline: Cell::new(None),
             ids: Cell::new((0, 0)),
             pinned_live: Cell::new(0),
@@ -387,10 +352,9 @@ impl Worker {
                 return Exit::Shutdown;
             }
             self.stats().bump_parks();
-            let timeout = self
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
-            searching = sleep.sleep(self.index, searching, || self.has_work(), timeout);
+            // No deadline: the keeper thread fires timers while we sleep
+            // (timers.rs).
+            searching = sleep.sleep(self.index, searching, || self.has_work(), None);
             // Woken for shutdown: no fiber is left anywhere (the runtime
             // waited for quiet first), so leave without searching. With N
             // workers woken at once, a search each would cost N * N looks.
@@ -403,28 +367,16 @@ impl Worker {
         }
     }
 
-    /// Fire every timer that is due.
+    /// Fire the timers of this worker's shard that are due (timers.rs).
     fn fire_timers(&self) {
-        if self.timer_count.get() == 0 {
-            return;
+        let timers = &self.shared.timers;
+        let mut now = 0;
+        if timers.has_due(self.index, || {
+            now = timers.now();
+            now
+        }) {
+            timers.fire_due(self.index, now);
         }
-        let mut timers = self.timers.borrow_mut();
-        let now = Instant::now();
-        let mut due = Vec::new();
-        while timers.peek().is_some_and(|t| t.0.deadline <= now) {
-            due.push(timers.pop().expect("peeked").0);
-        }
-        self.timer_count.set(timers.len());
-        drop(timers);
-        for t in due {
-            if let Some(w) = t.waker.claim() {
-                w.wake(); // onto our own queue: we are this runtime's worker
-            }
-        }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        self.timers.borrow().peek().map(|t| t.0.deadline)
     }
 
     /// Own queue, with a look at the injector every [`INJECTOR_EVERY`]
@@ -677,17 +629,7 @@ impl Worker {
                         Some(Waker::Fiber(task)) => self.push_ready(task),
                         other => panic!("timed block handed back {other:?}"),
                     },
-                    Ok(()) => {
-                        let seq = self.timer_seq.get();
-                        self.timer_seq.set(seq + 1);
-                        let mut timers = self.timers.borrow_mut();
-                        timers.push(Reverse(Timer {
-                            deadline,
-                            seq,
-                            waker: once,
-                        }));
-                        self.timer_count.set(timers.len());
-                    }
+                    Ok(()) => self.shared.timers.insert(self.index, deadline, once),
                 }
             }
             Transition::Finished => self.retire(task),

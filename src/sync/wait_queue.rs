@@ -45,7 +45,16 @@ pub(crate) trait Wake: Sized {
     fn claim(self) -> Option<Self> {
         Some(self)
     }
+    /// Whether its waiter still waits; a waiter that timed out (or was
+    /// woken another way) may be dropped from the list.
+    fn is_live(&self) -> bool {
+        true
+    }
 }
+
+/// A list compacts (drops waiters that no longer wait) only from this many
+/// entries on.
+pub(crate) const COMPACT_AT_LEAST: usize = 16;
 
 /// The wait lists of a queue: list 0 for most types; channels keep their
 /// receivers in [`RECEIVERS`] and blocked senders in [`SENDERS`].
@@ -96,6 +105,8 @@ impl<W: Wake> Wakeups<'_, W> {
 struct Inner<S, W> {
     state: S,
     waiters: [VecDeque<W>; LISTS],
+    /// Per list: compact when it reaches this length (see `register`).
+    compact_at: [usize; LISTS],
 }
 
 /// See the module docs.
@@ -110,6 +121,7 @@ impl<S, W: Wake> WaitQueue<S, W> {
             inner: Mutex::new(Inner {
                 state,
                 waiters: [VecDeque::new(), VecDeque::new()],
+                compact_at: [COMPACT_AT_LEAST; LISTS],
             }),
         }
     }
@@ -119,7 +131,7 @@ impl<S, W: Wake> WaitQueue<S, W> {
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut S, &mut Wakeups<'_, W>) -> R) -> R {
         let (r, popped) = {
             let mut g = self.inner.lock();
-            let Inner { state, waiters } = &mut *g;
+            let Inner { state, waiters, .. } = &mut *g;
             let mut w = Wakeups {
                 waiters,
                 popped: Vec::new(),
@@ -135,6 +147,12 @@ impl<S, W: Wake> WaitQueue<S, W> {
 
     /// Step 3: re-check `ready` under the lock and either keep its result
     /// (handing `waker` back) or queue `waker`.
+    ///
+    /// Queueing also keeps the list proportional to the waiters that still
+    /// wait: a timed-out waiter's entry stays behind (claimed, so wakes skip
+    /// it), and once a list reaches twice its length after the last
+    /// compaction (and at least [`COMPACT_AT_LEAST`]), such entries are
+    /// dropped. O(1) amortized per registration.
     pub(crate) fn register<R>(
         &self,
         list: usize,
@@ -142,19 +160,41 @@ impl<S, W: Wake> WaitQueue<S, W> {
         ready: &mut impl FnMut(&mut S, &mut Wakeups<'_, W>) -> Option<R>,
         out: &mut Option<R>,
     ) -> Result<(), W> {
-        // `update` wakes what `ready` popped only after unlocking, and
-        // touches nothing of the caller's then: once queued, the waiter may
-        // already be running elsewhere (park.rs).
-        self.update(|state, wake| match ready(state, wake) {
-            Some(r) => {
-                *out = Some(r);
-                Err(waker)
-            }
-            None => {
-                wake.waiters[list].push_back(waker);
-                Ok(())
-            }
-        })
+        // Woken waiters are fired only after unlocking, and nothing of the
+        // caller's is touched then: once queued, the waiter may already be
+        // running elsewhere (park.rs).
+        let (r, popped) = {
+            let mut g = self.inner.lock();
+            let Inner {
+                state,
+                waiters,
+                compact_at,
+            } = &mut *g;
+            let mut wake = Wakeups {
+                waiters,
+                popped: Vec::new(),
+            };
+            let r = match ready(state, &mut wake) {
+                Some(r) => {
+                    *out = Some(r);
+                    Err(waker)
+                }
+                None => {
+                    let queue = &mut wake.waiters[list];
+                    if queue.len() >= compact_at[list] {
+                        queue.retain(W::is_live);
+                        compact_at[list] = COMPACT_AT_LEAST.max(2 * queue.len());
+                    }
+                    queue.push_back(waker);
+                    Ok(())
+                }
+            };
+            (r, wake.popped)
+        };
+        for w in popped {
+            w.wake();
+        }
+        r
     }
 }
 
@@ -171,6 +211,9 @@ mod blocking {
         }
         fn claim(self) -> Option<Self> {
             Waker::claim(self)
+        }
+        fn is_live(&self) -> bool {
+            Waker::is_live(self)
         }
     }
 
