@@ -210,12 +210,57 @@ fn mutex_contended(c: &mut Criterion) {
     });
 }
 
+/// Lock and unlock with nobody else around: the path the fair Mutex keeps
+/// to one compare-and-swap each way. std's and parking_lot's mutexes, from
+/// the same fiber, as peers.
+fn mutex_uncontended(c: &mut Criterion) {
+    let mut g = c.benchmark_group("mutex_uncontended");
+    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    g.bench_function("heddle_in_a_fiber", |b| {
+        let m = heddle::sync::Mutex::new(0u64);
+        b.iter_custom(|iters| {
+            rt.block_on(|| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    *black_box(&m).lock() += 1;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("std_in_a_fiber", |b| {
+        let m = std::sync::Mutex::new(0u64);
+        b.iter_custom(|iters| {
+            rt.block_on(|| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    *black_box(&m).lock().unwrap() += 1;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("parking_lot_in_a_fiber", |b| {
+        let m = parking_lot::Mutex::new(0u64);
+        b.iter_custom(|iters| {
+            rt.block_on(|| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    *black_box(&m).lock() += 1;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = yield_round_trip, spawn_join, channel_ping_pong, mutex_contended, fib30
+    targets = yield_round_trip, spawn_join, channel_ping_pong, mutex_uncontended, mutex_contended, fib30
 }
 criterion_main!(benches);

@@ -112,10 +112,16 @@ impl<T> JoinHandle<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn join(self) -> thread::Result<T> {
+        let packet = self.packet.packet();
+        if let Some(result) = packet.take() {
+            return result;
+        }
+        // About to wait. A fiber cannot have finished while it runs, so
+        // this is the one place a self-join can be caught.
         if crate::fiber::try_current_id() == Some(self.fiber.id()) {
             joined_itself();
         }
-        wait(self.packet.packet())
+        wait(packet)
     }
 
     /// Whether the fiber has finished (its result is ready for [`join`](Self::join)).
@@ -238,7 +244,10 @@ where
 /// fiber's stack, so it aborts as std does for a thread's result.
 impl<F, T> Drop for Spawned<F, T> {
     fn drop(&mut self) {
-        let result = self.packet.take();
+        // Joined already (the common case): nothing left to drop.
+        let Some(result) = self.packet.take() else {
+            return;
+        };
         if panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
             result_panicked_on_drop();
         }

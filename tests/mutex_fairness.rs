@@ -120,3 +120,61 @@ fn counts_are_exact_under_contention_and_hand_offs() {
     assert_eq!(*m.lock(), 14 * 2000);
     assert!(m.try_lock().is_some());
 }
+
+/// A bounded channel's blocked sender beside a sender that sends in a tight
+/// loop on another worker: the blocked one must get its messages in while
+/// the fast one still runs (woken waiters used to queue again at the back,
+/// and newcomers took the room they were woken for).
+#[test]
+fn a_blocked_sender_gets_its_turn_beside_a_fast_one() {
+    for workers in [1, 2] {
+        blocked_sender_beside_a_fast_one(workers);
+    }
+}
+
+fn blocked_sender_beside_a_fast_one(workers: usize) {
+    let rt = rt(workers);
+    let (tx, rx) = heddle::sync::sync_channel::<u8>(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let limit = Duration::from_secs(5);
+    let fast = {
+        let (tx, stop) = (tx.clone(), stop.clone());
+        rt.spawn(move || {
+            let t = Instant::now();
+            while !stop.load(Ordering::Relaxed) && t.elapsed() < limit {
+                if tx.send(0).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let receiver = rt.spawn(move || {
+        let mut slow = 0;
+        while slow < 10 {
+            match rx.recv() {
+                Ok(1) => slow += 1,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        slow
+    });
+    let start = Instant::now();
+    let slow = rt.spawn(move || {
+        let mut in_time = 0;
+        for _ in 0..10 {
+            heddle::sleep(Duration::from_micros(100));
+            tx.send(1).unwrap();
+            in_time += u32::from(start.elapsed() < limit);
+        }
+        in_time
+    });
+    let in_time = slow.join().unwrap();
+    assert_eq!(receiver.join().unwrap(), 10);
+    stop.store(true, Ordering::Relaxed);
+    fast.join().unwrap();
+    assert_eq!(
+        in_time, 10,
+        "the slow sender waited for the fast one to stop"
+    );
+}

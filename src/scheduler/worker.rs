@@ -828,19 +828,24 @@ pub(crate) fn local_worker(shared: &Shared) -> Option<&Worker> {
 
 /// Queue a new fiber: onto `worker`'s queue when spawned inside a worker of
 /// the same runtime (`local_worker(shared)`), otherwise onto the injector.
+#[inline]
 pub(crate) fn push_new(shared: &Shared, worker: Option<&Worker>, task: TaskRef) {
     // SAFETY: the task was just made and is ours.
     let pinned = unsafe { (*task.as_ptr()).pinned } != UNPINNED;
     match worker {
-        Some(w) if pinned => {
-            w.pinned_live.set(w.pinned_live.get() + 1);
-            w.shared.pinned[w.index].push(task);
-            return; // only this worker may run it, and it is running
-        }
-        Some(w) => w.queue.push_fresh(task),
+        Some(w) if !pinned => w.queue.push_fresh(task),
+        Some(w) => return push_new_pinned(w, task),
         None => shared.injector.push(task),
     }
     shared.sleep.notify_work();
+}
+
+/// A new pinned fiber: only its worker may run it, and that worker is
+/// running (it is the spawner's), so nobody needs waking.
+#[cold]
+fn push_new_pinned(w: &Worker, task: TaskRef) {
+    w.pinned_live.set(w.pinned_live.get() + 1);
+    w.shared.pinned[w.index].push(task);
 }
 
 /// The task running on this thread, if inside a fiber (attached, or
