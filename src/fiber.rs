@@ -4,13 +4,15 @@
 //! custom stack sizes with a fallible `spawn`, a [`Fiber`] handle with an id
 //! and a name, and [`current`] to ask which fiber is running.
 
+use crate::scheduler::current;
+use crate::scheduler::suspend;
 use std::io;
 use std::num::NonZeroU64;
 
 use crate::join::{JoinHandle, Spawned};
 use crate::loom::Arc;
 use crate::runtime::Runtime;
-use crate::scheduler::{Shared, worker};
+use crate::scheduler::Shared;
 use crate::stack::{Stack, usable_size};
 
 /// A fiber's identifier: unique among all fibers of the process, never reused.
@@ -138,7 +140,7 @@ pub fn current() -> Fiber {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn try_current() -> Option<Fiber> {
-    let task = worker::current_task()?;
+    let task = current::current_task()?;
     // SAFETY: the running task lives at least as long as this call, and we
     // are on its stack, so nobody else touches its id and name.
     unsafe { Some(Fiber::new((*task).id, (*task).name.clone())) }
@@ -146,7 +148,7 @@ pub fn try_current() -> Option<Fiber> {
 
 /// The id of the fiber running this code, without cloning its name.
 pub(crate) fn try_current_id() -> Option<FiberId> {
-    let task = worker::current_task()?;
+    let task = current::current_task()?;
     // SAFETY: as in `try_current`.
     Some(FiberId::new(unsafe { (*task).id }))
 }
@@ -243,7 +245,7 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        worker::with_current_shared(move |shared| self.spawn_in(shared, f)).unwrap_or_else(|| {
+        current::with_current_shared(move |shared| self.spawn_in(shared, f)).unwrap_or_else(|| {
             Err(io::Error::other(
                 "heddle: fiber::Builder::spawn called outside a fiber; use spawn_on(&runtime, f)",
             ))
@@ -319,7 +321,7 @@ impl Builder {
         T: Send + 'static,
     {
         let f = StaysOnThisThread(f);
-        let spawned = worker::with_current_shared(move |shared| {
+        let spawned = current::with_current_shared(move |shared| {
             // SAFETY: F and T are 'static. `pin` keeps the closure on this
             // worker's thread (see StaysOnThisThread).
             unsafe { self.spawn_impl(shared, move || f.call(), None, true) }
@@ -517,7 +519,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let spawned = worker::with_current_shared(move |shared| Builder::new().spawn_in(shared, f));
+    let spawned = current::with_current_shared(move |shared| Builder::new().spawn_in(shared, f));
     match spawned {
         Some(Ok(h)) => h,
         Some(Err(e)) => panic!("{e}"),
@@ -553,7 +555,7 @@ where
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn sleep(duration: std::time::Duration) {
-    if !worker::block_as_fiber() {
+    if !suspend::block_as_fiber() {
         std::thread::sleep(duration);
         return;
     }
@@ -591,7 +593,7 @@ pub fn sleep(duration: std::time::Duration) {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn yield_now() {
-    if !worker::yield_now() {
+    if !suspend::yield_now() {
         std::thread::yield_now();
     }
 }

@@ -1,5 +1,6 @@
 //! The runtime: worker threads and their shared state.
 
+use crate::scheduler::current;
 use std::fmt;
 use std::io;
 use std::panic;
@@ -401,7 +402,7 @@ impl Runtime {
         T: Send,
     {
         assert!(
-            worker::current_task().is_none(),
+            current::current_task().is_none(),
             "heddle: Runtime::block_on called from inside a fiber; spawn and join instead"
         );
         // SAFETY: we join below before returning, and `join` returns only
@@ -423,7 +424,7 @@ impl Drop for Runtime {
         let shared = self.shared.clone();
         let threads = core::mem::take(&mut self.threads);
         let keeper = self.keeper.take();
-        let inside = worker::with_current_shared(|s| core::ptr::eq(s, &*shared)).unwrap_or(false);
+        let inside = current::with_current_shared(|s| core::ptr::eq(s, &*shared)).unwrap_or(false);
         if !inside {
             shut_down(&shared, threads, keeper);
             return;

@@ -26,6 +26,7 @@
 //! the recursion tree breadth-first, with a parked fiber (and a stack) per
 //! open node. That made fib(30) 700 times slower than `rayon::join`.
 
+use crate::scheduler::current;
 use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
@@ -39,7 +40,6 @@ use crate::loom::{Arc, AtomicBool, Mutex, Ordering};
 use crate::scheduler::Shared;
 use crate::scheduler::packet::Packet;
 use crate::scheduler::task::Entry;
-use crate::scheduler::worker;
 use crate::sync::WaitGroup;
 
 /// `join` runs its first closure inline only with at least this much stack
@@ -191,7 +191,7 @@ pub fn scope<'env, F, T>(f: F) -> T
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 {
-    let shared = worker::current_shared()
+    let shared = current::current_shared()
         .expect("heddle::scope called outside a fiber; use Runtime::block_on to get into one");
     let scope = Scope {
         pending: Arc::new(WaitGroup::new()),
@@ -309,10 +309,10 @@ where
     RA: Send,
     RB: Send,
 {
-    if !worker::in_fiber() {
+    if !current::in_fiber() {
         return (a(), b());
     }
-    worker::with_current_shared(move |shared| join_in(shared, a, b)).expect("inside a fiber")
+    current::with_current_shared(move |shared| join_in(shared, a, b)).expect("inside a fiber")
 }
 
 /// [`join`] inside a fiber of `shared`.
@@ -339,7 +339,7 @@ where
         drop(claim.claim());
         panic!("{e}");
     }
-    let stack_ok = worker::stack_remaining().is_some_and(|left| left >= JOIN_INLINE_MIN);
+    let stack_ok = current::stack_remaining().is_some_and(|left| left >= JOIN_INLINE_MIN);
     let ra = if stack_ok {
         panic::catch_unwind(AssertUnwindSafe(a))
     } else {

@@ -112,7 +112,7 @@ fn sync_types_are_unwind_safe_like_std() {
     both::<heddle::sync::Sender<String>>();
     both::<heddle::sync::SyncSender<String>>();
     both::<heddle::sync::Receiver<String>>();
-    // What the issue tried: it compiles, and the count drops.
+    // What a user would write: it compiles, and the count drops.
     let wg = heddle::sync::WaitGroup::new();
     wg.add(1);
     assert!(panic::catch_unwind(|| wg.done()).is_ok());

@@ -105,8 +105,8 @@ fn unreceived_messages_drop_with_the_receiver() {
 
 /// A 10 ms sleeper whose worker then runs a fiber that never yields for
 /// 400 ms: another worker (or the timer thread) must wake it on time, not
-/// the busy one 390 ms late. The limit is generous (the check is
-/// 30 ms); a regression is 390 ms.
+/// the busy one 390 ms late. The limit is generous (the goal is 30 ms);
+/// a regression is 390 ms.
 #[test]
 fn a_timer_fires_while_its_worker_is_busy() {
     let rt = rt(2);

@@ -70,6 +70,7 @@
 //! T1 and every thread like it is registered with the runtime, which joins
 //! it at shutdown like the first worker threads.
 
+use super::current;
 use core::cell::Cell;
 use core::ptr;
 
@@ -157,7 +158,7 @@ pub(crate) fn detach(w: &Worker) -> bool {
         why: Cell::new(GoHome::Rejoin),
     });
     DETACHED.with(|d| d.set(Box::into_raw(record)));
-    worker::leave_worker();
+    current::leave_worker();
     true
 }
 

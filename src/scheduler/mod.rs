@@ -13,7 +13,9 @@
 //! - `timers.rs`: timed waits, fired by their worker or the keeper thread;
 //! - `handoff.rs`: giving a worker to a new thread while a fiber blocks
 //!   its own (what keeps `thread::panicking()` per fiber);
-//! - `worker.rs`: the loop that ties them together.
+//! - `worker.rs`: the loop that ties them together; `find.rs`, where it
+//!   looks for work; `suspend.rs`, how a fiber gives it back;
+//!   `current.rs`, how code finds its worker.
 
 pub(crate) mod live;
 pub(crate) mod once;
@@ -23,9 +25,15 @@ pub(crate) mod run_queue;
 pub(crate) mod sleep;
 
 #[cfg(not(loom))]
+pub(crate) mod current;
+#[cfg(not(loom))]
+mod find;
+#[cfg(not(loom))]
 pub(crate) mod handoff;
 #[cfg(not(loom))]
 pub(crate) mod park;
+#[cfg(not(loom))]
+pub(crate) mod suspend;
 #[cfg(not(loom))]
 pub(crate) mod task;
 #[cfg(not(loom))]

@@ -23,7 +23,7 @@
 //!
 //! Because registration runs only after the switch saved the fiber's context,
 //! a wake that comes at any moment after it finds a fully saved fiber
-//! (DESIGN.md invariant 2). The register closure lives on the blocked fiber's
+//! (invariant 2 of `README.md`). The register closure lives on the blocked fiber's
 //! stack: once it has published the waker, the fiber may be resumed
 //! elsewhere, so neither the closure nor the worker may touch the closure's
 //! captures after that point.
@@ -31,11 +31,11 @@
 //! On a plain OS thread, `block` hands out a [`Waker::Thread`] for a
 //! per-thread [`Parker`] and sleeps on it.
 
+use super::suspend;
 use std::time::Instant;
 
 use super::parker::Parker;
 use super::task::TaskRef;
-use super::worker;
 use crate::loom::Arc;
 
 /// Whoever waits for a condition: a blocked fiber or a blocked OS thread.
@@ -48,7 +48,7 @@ pub(crate) enum Waker {
     /// A waiter reachable from two places (a wait list and a timer): the
     /// first to [`claim`](Waker::claim) it gets the real waker, the other
     /// finds it gone. This is what keeps a timed wait from waking one fiber
-    /// twice (DESIGN.md invariant 1).
+    /// twice (invariant 1 of `README.md`).
     Once(Arc<OnceWaker>),
 }
 
@@ -59,7 +59,7 @@ impl Waker {
     /// Make the waiter runnable again (a no-op for a claimed `Once`).
     pub(crate) fn wake(self) {
         match self {
-            Waker::Fiber(task) => worker::schedule(task),
+            Waker::Fiber(task) => suspend::schedule(task),
             Waker::Thread(parker) => parker.unpark(),
             Waker::Once(once) => {
                 if let Some(w) = once.claim() {
@@ -104,8 +104,8 @@ thread_local! {
 /// Wake-ups may be spurious on threads: callers re-check their condition in
 /// a loop.
 pub(crate) fn block(register: &mut Register<'_>) {
-    if worker::block_as_fiber() {
-        worker::suspend_blocked(register);
+    if suspend::block_as_fiber() {
+        suspend::suspend_blocked(register);
         return;
     }
     let parker = THREAD_PARKER.with(Arc::clone);
@@ -119,8 +119,8 @@ pub(crate) fn block(register: &mut Register<'_>) {
 /// the parked thread's own timeout); whichever fires first wins, the other
 /// finds it claimed. Callers re-check their condition and the clock.
 pub(crate) fn block_until(register: &mut Register<'_>, deadline: Instant) {
-    if worker::block_as_fiber() {
-        worker::suspend_blocked_until(register, deadline);
+    if suspend::block_as_fiber() {
+        suspend::suspend_blocked_until(register, deadline);
         return;
     }
     let parker = THREAD_PARKER.with(Arc::clone);

@@ -1,5 +1,7 @@
 //! State shared by one runtime's workers and handles.
 
+use super::current;
+use super::suspend;
 use std::io;
 
 use crossbeam_utils::CachePadded;
@@ -110,7 +112,7 @@ impl Shared {
     ) -> io::Result<u64> {
         // One lookup of this thread's worker serves the id, the live
         // count, the task box and the queue.
-        let worker = worker::local_worker(self);
+        let worker = current::local_worker(self);
         let pinned = match (pin, worker) {
             (false, _) => UNPINNED,
             (true, Some(w)) => w.pin_current(),
@@ -146,7 +148,7 @@ impl Shared {
             }
             None => TaskRef::new(task),
         };
-        worker::push_new(self, worker, task);
+        suspend::push_new(self, worker, task);
         Ok(id)
     }
 }

@@ -3,7 +3,7 @@
 //! A [`Task`] is a boxed record: the saved [`Context`], the stack (taken at
 //! its first run), the closure still to run, and its id and name. A
 //! [`TaskRef`] is the one owning pointer to it; whoever holds the `TaskRef`
-//! owns the fiber (DESIGN.md invariant 1):
+//! owns the fiber (invariant 1 of `README.md`):
 //!
 //! | where the TaskRef is         | fiber state                          |
 //! |------------------------------|--------------------------------------|

@@ -1,0 +1,116 @@
+//! Where code finds its worker: the one reader and writer of the `CURRENT`
+//! thread-local.
+//!
+//! `CURRENT` points at the worker whose loop runs on this thread, or is
+//! null. Every read goes through [`current`], which is `#[inline(never)]`
+//! and called afresh after every switch: a fiber may resume on another
+//! thread (invariant 4 of `README.md`), and in a shared library LLVM would
+//! otherwise keep the thread-local's address across the switch.
+//!
+//! A fiber detached from its worker (handoff.rs) finds `CURRENT` null on
+//! its thread; the functions that ask "which fiber, which runtime" then
+//! look at its `DETACHED` record instead.
+
+use core::cell::Cell;
+use core::ptr;
+
+use super::Shared;
+use super::handoff;
+use super::task::Task;
+use super::worker::Worker;
+use crate::loom::Arc;
+
+thread_local! {
+    /// The worker whose loop runs on this thread, or null.
+    static CURRENT: Cell<*const Worker> = const { Cell::new(ptr::null()) };
+}
+
+/// The worker running on this thread now, or null.
+///
+/// Never inlined, and called again after every switch: see the module docs.
+#[inline(never)]
+pub(crate) fn current() -> *const Worker {
+    CURRENT.with(|c| c.get())
+}
+
+/// Whether the caller is a fiber attached to a worker (of any runtime):
+/// one that blocks by switching out. A detached fiber (handoff.rs) is not.
+pub(crate) fn in_fiber() -> bool {
+    let w = current();
+    // SAFETY: a non-null CURRENT points at the live Worker on this thread.
+    !w.is_null() && unsafe { (*w).current.get().is_some() }
+}
+
+/// This thread's worker, if it is one of `shared`'s workers.
+///
+/// The reference must not be kept across a switch: the caller's fiber may
+/// resume on another thread (see the module docs).
+pub(crate) fn local_worker(shared: &Shared) -> Option<&Worker> {
+    let w = current();
+    // SAFETY: a non-null CURRENT is this thread's live Worker, which outlives
+    // this synchronous use.
+    let w = unsafe { w.as_ref()? };
+    ptr::eq(Arc::as_ptr(&w.shared), shared).then_some(w)
+}
+
+/// The task running on this thread, if inside a fiber (attached, or
+/// detached: handoff.rs).
+pub(crate) fn current_task() -> Option<*const Task> {
+    let w = current();
+    if w.is_null() {
+        return handoff::detached_task().map(|t| t.cast_const());
+    }
+    // SAFETY: a non-null CURRENT is this thread's live Worker.
+    unsafe { (*w).current.get().map(|t| t.as_ptr().cast_const()) }
+}
+
+/// Bytes of stack left below the caller in the running fiber, if in one.
+pub(crate) fn stack_remaining() -> Option<usize> {
+    let task = current_task()?;
+    // SAFETY: the running task is ours; the worker does not touch its stack
+    // field while the fiber runs.
+    let low = unsafe { (*task).stack.as_ref()?.guard().1 };
+    let marker = 0u8;
+    let here = core::hint::black_box(&marker) as *const u8 as usize;
+    Some(here.saturating_sub(low))
+}
+
+/// Call `f` with the runtime of the fiber running on this thread, if any,
+/// without touching the runtime's reference count (a cache line every
+/// worker shares: one clone per spawn cost a third of the 2-worker skynet).
+pub(crate) fn with_current_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
+    let w = current();
+    // SAFETY: a non-null CURRENT is this thread's live Worker. Its `shared`
+    // outlives every fiber of its runtime (the runtime's drop waits for them
+    // all), and the fiber calling us is one of them and stays alive while
+    // `f` runs, even if `f` switches away and resumes on another worker.
+    let shared: &Shared = unsafe {
+        let Some(w) = w.as_ref() else {
+            return handoff::detached().map(|d| f(&d.shared));
+        };
+        w.current.get()?;
+        &*Arc::as_ptr(&w.shared)
+    };
+    Some(f(shared))
+}
+
+/// The runtime of the fiber running on this thread, if any.
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    let w = current();
+    if w.is_null() {
+        return handoff::detached().map(|d| d.shared.clone());
+    }
+    // SAFETY: a non-null CURRENT is this thread's live Worker.
+    unsafe { (*w).current.get().map(|_| (*w).shared.clone()) }
+}
+
+/// This thread starts driving `w` (worker.rs's `drive`).
+pub(crate) fn enter_worker(w: &Worker) {
+    CURRENT.with(|c| c.set(w));
+}
+
+/// This thread stops being a worker: its loop ended, or it handed its
+/// worker off while its fiber keeps running here (handoff.rs).
+pub(crate) fn leave_worker() {
+    CURRENT.with(|c| c.set(ptr::null()));
+}
