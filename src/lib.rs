@@ -94,24 +94,60 @@
 //!   state: an `unsafe spawn` would put an `unsafe` block at every call site
 //!   and teach users to stop reading them.
 //!
-//! The bounds are checked at compile time:
+//! The bounds are checked at compile time, each for its own reason:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! let rt = heddle::Runtime::new().unwrap();
 //! let rc = std::rc::Rc::new(5);
 //! rt.spawn(move || *rc); // error: `Rc` cannot be sent between threads
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0373
 //! let rt = heddle::Runtime::new().unwrap();
 //! let v = vec![1];
-//! rt.spawn(|| v.len()); // error: borrowed `v` does not live long enough
+//! rt.spawn(|| v.len()); // error: the closure may outlive `v`
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! let rt = heddle::Runtime::new().unwrap();
 //! // The result crosses threads too.
 //! rt.block_on(|| std::rc::Rc::new(1));
+//! ```
+//!
+//! A scoped fiber may borrow only what outlives its scope, and its handle
+//! cannot leave the scope:
+//!
+//! ```compile_fail,E0373
+//! let rt = heddle::Runtime::new().unwrap();
+//! rt.block_on(|| {
+//!     heddle::scope(|s| {
+//!         let local = vec![1, 2, 3];
+//!         s.spawn(|| local.len()); // error: `local` dies before the scope ends
+//!     });
+//! });
+//! ```
+//!
+//! ```compile_fail,E0521
+//! let rt = heddle::Runtime::new().unwrap();
+//! rt.block_on(|| {
+//!     let mut escaped = None;
+//!     heddle::scope(|s| {
+//!         escaped = Some(s.spawn(|| 1)); // error: the handle outlives the scope
+//!     });
+//! });
+//! ```
+//!
+//! `join`'s closures may borrow, but what they return may not borrow from
+//! inside them:
+//!
+//! ```compile_fail,E0515
+//! let (a, _b) = heddle::join(
+//!     || {
+//!         let local = vec![1];
+//!         &local[0] // error: returns a reference to a local
+//!     },
+//!     || 2,
+//! );
 //! ```
 //!
 //! # Cooperative scheduling
@@ -151,8 +187,9 @@ mod scope;
 #[cfg(not(loom))]
 mod stack;
 
+/// Internals for `benches/switch.rs` (feature `bench-internals`).
 #[doc(hidden)]
-#[cfg(not(loom))]
+#[cfg(all(not(loom), feature = "bench-internals"))]
 pub mod __bench;
 
 #[cfg(not(loom))]

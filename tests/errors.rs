@@ -1,5 +1,7 @@
 //! Bad input gets a clear error, not a panic or a hang.
 
+mod common;
+
 #[test]
 fn zero_workers_is_an_error() {
     let err = heddle::Builder::new().workers(0).build().unwrap_err();
@@ -19,7 +21,7 @@ fn tiny_stacks_are_errors() {
             .contains("stack size 4096 bytes is below the minimum of 32768"),
         "{err}"
     );
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let err = heddle::fiber::Builder::new()
         .stack_size(0)
         .spawn_on(&rt, || ())
@@ -31,12 +33,7 @@ fn tiny_stacks_are_errors() {
 #[test]
 fn spawn_outside_a_runtime_panics_with_a_message() {
     let r = std::panic::catch_unwind(|| heddle::spawn(|| 1));
-    let payload = r.unwrap_err();
-    let msg = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
-    assert!(msg.unwrap().contains("outside a heddle runtime"));
+    assert!(common::panic_message(&*r.unwrap_err()).contains("outside a heddle runtime"));
 }
 
 #[test]
@@ -47,15 +44,12 @@ fn fallible_spawn_outside_a_fiber_is_an_error() {
 
 #[test]
 fn block_on_inside_a_fiber_panics_instead_of_deadlocking() {
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
-    let rt2 = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
+    let rt2 = common::rt(1);
     let r = rt.spawn(move || rt2.block_on(|| 1)).join();
-    let payload = r.unwrap_err();
-    let msg = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
-    assert!(msg.unwrap().contains("block_on called from inside a fiber"));
+    assert!(
+        common::panic_message(&*r.unwrap_err()).contains("block_on called from inside a fiber")
+    );
 }
 
 #[test]

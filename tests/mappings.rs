@@ -1,6 +1,8 @@
 //! After a runtime is dropped, every stack mapping it made is gone: the
 //! process's mapping count is back where it was.
 
+mod common;
+
 use std::sync::Arc;
 
 fn mappings() -> usize {
@@ -11,7 +13,7 @@ fn mappings() -> usize {
 }
 
 fn workload(workers: usize) {
-    let rt = heddle::Builder::new().workers(workers).build().unwrap();
+    let rt = common::rt(workers);
     let gate = Arc::new(heddle::sync::WaitGroup::new());
     gate.add(1);
     // 20,000 fibers alive at once (several slabs), some with stacks of their own.

@@ -3,11 +3,13 @@
 //! fibers yield repeatedly and call runtime functions after every yield, in
 //! release mode (where a cached thread-local address would bite).
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 fn stress(workers: usize) {
-    let rt = heddle::Builder::new().workers(workers).build().unwrap();
+    let rt = common::rt(workers);
     let migrations = Arc::new(AtomicU64::new(0));
     let m = migrations.clone();
     let total = rt.block_on(move || {

@@ -2,6 +2,8 @@
 //! `vm.max_map_count` (65530): they all complete with the right count, and
 //! their stacks cost a few thousand kernel mappings, not two million.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,7 +18,7 @@ fn mappings() -> usize {
 fn a_million_parked_fibers_complete() {
     const N: usize = 1_000_000;
     let before = mappings();
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let gate = Arc::new(heddle::sync::WaitGroup::new());
     gate.add(1);
     let arrived = Arc::new(AtomicUsize::new(0));

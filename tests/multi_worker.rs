@@ -1,6 +1,8 @@
 //! Several workers: work spreads by stealing, and joins work across workers
 //! whichever side finishes first.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;
@@ -18,7 +20,7 @@ fn busy(iters: u64) -> u64 {
 #[test]
 fn work_from_one_fiber_runs_on_every_worker() {
     for workers in [2, 8] {
-        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let rt = common::rt(workers);
         let threads = rt.block_on(|| {
             let hs: Vec<_> = (0..2000)
                 .map(|i| {
@@ -51,7 +53,7 @@ fn work_from_one_fiber_runs_on_every_worker() {
 /// The parent holds its worker (busy, no yield) until the child has been
 /// stolen by another worker, so the two are on different workers for sure.
 fn cross_worker_join(child_finishes_first: bool, workers: usize) {
-    let rt = heddle::Builder::new().workers(workers).build().unwrap();
+    let rt = common::rt(workers);
     for round in 0..50u64 {
         let (parent_thread, child_thread, finished_at_join, v) = rt.block_on(move || {
             let me = std::thread::current().id();
@@ -109,7 +111,7 @@ fn join_across_workers_joiner_waits_first() {
 #[test]
 fn oversubscribed_runtime_finishes_everything() {
     // 16 workers on a 2-core machine: spawn storms from many threads at once.
-    let rt = heddle::Builder::new().workers(16).build().unwrap();
+    let rt = common::rt(16);
     std::thread::scope(|s| {
         for t in 0..4u64 {
             let rt = &rt;

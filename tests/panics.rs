@@ -1,11 +1,13 @@
 //! A fiber's panic reaches its JoinHandle; block_on re-raises; the runtime
 //! keeps working afterwards.
 
+mod common;
+
 use std::panic::{self, AssertUnwindSafe};
 
 #[test]
 fn panic_payload_reaches_join_and_runtime_carries_on() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let n = std::hint::black_box(7);
     let err = rt
         .spawn(move || -> u32 { panic!("boom {n}") })
@@ -33,7 +35,7 @@ fn panic_payload_reaches_join_and_runtime_carries_on() {
 
 #[test]
 fn block_on_reraises_the_panic() {
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let r = panic::catch_unwind(AssertUnwindSafe(|| {
         rt.block_on(|| -> () { panic!("root failed") })
     }));
@@ -50,7 +52,7 @@ fn panics_in_many_fibers_are_all_reported() {
 }
 
 fn panics_on(workers: usize) {
-    let rt = heddle::Builder::new().workers(workers).build().unwrap();
+    let rt = common::rt(workers);
     let hs: Vec<_> = (0..200)
         .map(|i| {
             rt.spawn(move || {

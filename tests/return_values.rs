@@ -1,9 +1,11 @@
 //! Awkward return types cross the join, and fiber stacks are 16-byte aligned
 //! at entry (code that needs alignment works).
 
+mod common;
+
 #[test]
 fn u128_string_big_array_and_zst() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let x = rt.spawn(|| u128::MAX / 3).join().unwrap();
     assert_eq!(x, u128::MAX / 3);
     let s = rt.spawn(|| "hello ".repeat(3)).join().unwrap();
@@ -27,7 +29,7 @@ fn u128_string_big_array_and_zst() {
 
 #[test]
 fn alignment_sensitive_code_runs_in_fibers() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let hs: Vec<_> = (0..64u64)
         .map(|i| {
             rt.spawn(move || {
@@ -87,7 +89,7 @@ const X87_RC: u16 = 0b11 << 10;
 fn float_control_words_are_per_fiber() {
     // MXCSR and x87 control bits are callee-saved: a fiber that changes its
     // rounding mode keeps it across yields, and other fibers never see it.
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let (mine, others) = rt.block_on(|| {
         let rounder = heddle::spawn(|| {
             set_mxcsr((mxcsr() & !MXCSR_RC) | (0b10 << 13)); // round up

@@ -3,6 +3,8 @@
 //! the runtime carries on once the limit is raised again. Runs in a child
 //! process (the limit is process-wide): this binary re-executes itself.
 
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 
@@ -39,7 +41,7 @@ fn child() {
         default_hook(info);
         std::process::exit(101);
     }));
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let gate = Arc::new(heddle::sync::WaitGroup::new());
     gate.add(1);
     let mut handles = Vec::with_capacity(1_000_000);

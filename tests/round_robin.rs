@@ -3,11 +3,13 @@
 //! first (like `rayon::spawn`), so a fork-join tree runs depth-first; after
 //! their first yield they take turns in a fixed cycle.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 #[test]
 fn two_counters_interleave_strictly() {
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let log = Arc::new(Mutex::new(Vec::new()));
     rt.block_on(|| {
         let hs: Vec<_> = ["a", "b"]
@@ -35,7 +37,7 @@ fn two_counters_interleave_strictly() {
 
 #[test]
 fn five_fibers_take_turns_in_a_fixed_cycle() {
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let log = Arc::new(Mutex::new(Vec::new()));
     rt.block_on(|| {
         let hs: Vec<_> = (0..5)
@@ -58,19 +60,26 @@ fn five_fibers_take_turns_in_a_fixed_cycle() {
     assert_eq!(*log.lock().unwrap(), expected);
 }
 
+/// Outside a fiber, `yield_now` yields the OS thread and nothing more: the
+/// thread does not become a fiber, and a runtime made afterwards works.
 #[test]
-fn yield_outside_a_fiber_is_harmless() {
-    heddle::yield_now();
+fn yield_outside_a_fiber_yields_the_thread() {
+    for _ in 0..100 {
+        heddle::yield_now();
+    }
+    assert!(heddle::fiber::try_current().is_none());
+    let rt = common::rt(1);
+    assert!(rt.block_on(|| heddle::fiber::try_current().is_some()));
 }
 
 /// A pair of fibers that keep waking each other (each wake puts the other
-/// among the fresh fibers, which run first) must not starve a fiber that
-/// yields: every few fresh picks the oldest yielded fiber gets a turn.
+/// in the woken queue, which runs first) must not starve a fiber that
+/// yields: within a bounded number of picks the oldest yielder gets a turn.
 #[test]
 fn a_ping_pong_pair_does_not_starve_a_yielder() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     const ROUND_TRIPS: u64 = 10_000;
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let yields = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let (y, s) = (yields.clone(), stop.clone());

@@ -1,13 +1,15 @@
 //! `scope` and `join`: borrowing fibers, panics re-raised after everyone has
 //! finished, and recursion depth bounded by fibers, not by one stack.
 
+mod common;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[test]
 fn scope_borrows_a_local_vec_and_sums_it_in_parallel() {
     for workers in [2, 8] {
-        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let rt = common::rt(workers);
         let data: Vec<u64> = (0..100_000).collect();
         let mut partials = [0u64; 10];
         let threads = rt.block_on(|| {
@@ -22,21 +24,30 @@ fn scope_borrows_a_local_vec_and_sums_it_in_parallel() {
                                 heddle::yield_now();
                             }
                         }
-                        seen.lock().unwrap().insert(std::thread::current().id());
+                        let me = std::thread::current();
+                        seen.lock().unwrap().insert(me.name().map(String::from));
                     });
                 }
             });
-            seen.into_inner().unwrap().len()
+            seen.into_inner().unwrap()
         });
         assert_eq!(partials.iter().sum::<u64>(), 100_000 * 99_999 / 2);
-        assert!(threads >= 1);
+        // Scoped fibers run on the runtime's workers, never on the caller.
+        assert!(threads.len() <= workers, "{threads:?}");
+        for name in &threads {
+            assert!(
+                name.as_deref()
+                    .is_some_and(|n| n.starts_with("heddle-worker-")),
+                "{threads:?}"
+            );
+        }
         assert_eq!(data.len(), 100_000); // still ours
     }
 }
 
 #[test]
 fn a_panic_in_scope_is_reraised_after_the_others_finished() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let finished = AtomicUsize::new(0);
     let r = rt.block_on(|| {
         panic::catch_unwind(AssertUnwindSafe(|| {
@@ -60,7 +71,7 @@ fn a_panic_in_scope_is_reraised_after_the_others_finished() {
 
 #[test]
 fn a_joined_panic_is_not_reraised() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let v = rt.block_on(|| {
         heddle::scope(|s| {
             let h = s.spawn(|| -> u32 { panic!("handled") });
@@ -100,7 +111,7 @@ fn fib(n: u64) -> u64 {
 #[test]
 fn join_computes_fib_on_several_worker_counts() {
     for workers in [1, 2, 8] {
-        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let rt = common::rt(workers);
         assert_eq!(rt.block_on(|| fib(22)), 17_711);
     }
     assert_eq!(fib(15), 610); // outside a fiber: sequential
@@ -108,7 +119,7 @@ fn join_computes_fib_on_several_worker_counts() {
 
 #[test]
 fn a_panic_in_join_waits_for_the_other_side() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let other_done = AtomicUsize::new(0);
     let r = rt.block_on(|| {
         panic::catch_unwind(AssertUnwindSafe(|| {

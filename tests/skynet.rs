@@ -2,6 +2,8 @@
 //! results, and the leaves return their index. 100,000 leaves sum to
 //! 4,999,950,000 on any number of workers.
 
+mod common;
+
 fn skynet(num: u64, size: u64) -> u64 {
     if size == 1 {
         return num;
@@ -14,7 +16,7 @@ fn skynet(num: u64, size: u64) -> u64 {
 }
 
 fn run(workers: usize) {
-    let rt = heddle::Builder::new().workers(workers).build().unwrap();
+    let rt = common::rt(workers);
     assert_eq!(rt.block_on(|| skynet(0, 100_000)), 4_999_950_000);
     let run: u64 = rt.stats().iter().map(|s| s.fibers_run).sum();
     assert_eq!(run, 111_111); // 11,111 inner nodes (the root among them) + 100,000 leaves
@@ -59,7 +61,7 @@ fn skynet_runs_depth_first_on_1_worker() {
         STARTED.fetch_sub(1, Ordering::Relaxed);
         r
     }
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     assert_eq!(rt.block_on(|| node(0, 100_000)), 4_999_950_000);
     let most = MOST.load(Ordering::Relaxed);
     // A root-to-leaf path is 6 fibers, the least possible (6 here).

@@ -1,11 +1,13 @@
 //! `heddle::sleep`: fibers sleep without holding their worker, and wake
 //! within a generous bound.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 #[test]
 fn many_sleepers_share_one_worker() {
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let t = Instant::now();
     let woke: Vec<Duration> = rt.block_on(|| {
         let hs: Vec<_> = (0..100)
@@ -33,7 +35,7 @@ fn a_sleeping_runtime_wakes_up_for_its_timer() {
     // The only fiber sleeps: the worker parks with a timeout and must come
     // back for the timer (no other work will wake it).
     for workers in [1, 2, 8] {
-        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let rt = common::rt(workers);
         let d = rt.spawn(|| {
             let s = Instant::now();
             heddle::sleep(Duration::from_millis(30));

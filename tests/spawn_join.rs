@@ -1,12 +1,14 @@
 //! Spawning and joining: many, from fibers and threads, nested, finished or not.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 #[test]
 fn spawn_join_100k_from_a_fiber() {
     for workers in [1, 2, 8] {
-        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let rt = common::rt(workers);
         let sum = rt.block_on(|| {
             let mut sum = 0u64;
             for i in 0..100_000u64 {
@@ -21,7 +23,7 @@ fn spawn_join_100k_from_a_fiber() {
 #[test]
 fn spawn_join_100k_from_a_thread() {
     for workers in [1, 2, 8] {
-        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let rt = common::rt(workers);
         let mut sum = 0u64;
         for i in 0..100_000u64 {
             sum += rt.spawn(move || i * 2).join().unwrap();
@@ -33,7 +35,7 @@ fn spawn_join_100k_from_a_thread() {
 #[test]
 fn many_outstanding_handles_from_a_thread() {
     for workers in [2, 8] {
-        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let rt = common::rt(workers);
         let hs: Vec<_> = (0..10_000u64).map(|i| rt.spawn(move || i)).collect();
         let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
         assert_eq!(sum, 10_000 * 9_999 / 2);
@@ -42,7 +44,7 @@ fn many_outstanding_handles_from_a_thread() {
 
 #[test]
 fn join_a_fiber_that_already_ended() {
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let v = rt.block_on(|| {
         let h = heddle::spawn(|| String::from("done"));
         // On one worker the child runs while we yield.
@@ -62,7 +64,7 @@ fn join_a_fiber_that_already_ended() {
 
 #[test]
 fn join_a_fiber_still_running() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let go = Arc::new(AtomicBool::new(false));
     let g = go.clone();
     let v = rt.block_on(move || {
@@ -83,7 +85,7 @@ fn join_a_fiber_still_running() {
 
 #[test]
 fn nested_spawns_three_levels() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let count = Arc::new(AtomicUsize::new(0));
     let c = count.clone();
     let total = rt.block_on(move || {
@@ -122,7 +124,7 @@ fn nested_spawns_three_levels() {
 fn dropped_handle_detaches_and_runtime_drop_waits_for_it() {
     let done = Arc::new(AtomicUsize::new(0));
     {
-        let rt = heddle::Builder::new().workers(2).build().unwrap();
+        let rt = common::rt(2);
         for _ in 0..100 {
             let d = done.clone();
             drop(rt.spawn(move || {
@@ -155,7 +157,7 @@ fn runtime_drop_waits_for_a_detached_tree_spawned_inside_workers() {
     for _ in 0..5 {
         let done = Arc::new(AtomicUsize::new(0));
         {
-            let rt = heddle::Builder::new().workers(8).build().unwrap();
+            let rt = common::rt(8);
             let d = done.clone();
             drop(rt.spawn(move || grow(6, d)));
         } // drop waits for the whole tree
@@ -166,7 +168,7 @@ fn runtime_drop_waits_for_a_detached_tree_spawned_inside_workers() {
 
 #[test]
 fn fiber_ids_and_names() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let h = heddle::fiber::Builder::new()
         .name("alpha")
         .spawn_on(&rt, || {

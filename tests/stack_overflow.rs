@@ -5,9 +5,7 @@
 //! (rayon's trick) with an environment variable that selects the child role,
 //! and the parent checks the signal and stderr.
 
-use std::process::Command;
-
-const ROLE: &str = "HEDDLE_OVERFLOW_CHILD";
+mod common;
 
 #[inline(never)]
 fn recurse(depth: u64) -> u64 {
@@ -25,7 +23,7 @@ fn child(role: &str) {
     if role == "thread" {
         return thread_child();
     }
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let b = heddle::fiber::Builder::new().stack_size(64 * 1024);
     let b = if role == "named" {
         b.name("deep-diver")
@@ -67,29 +65,16 @@ fn slab_child() {
     unreachable!("the overflow should have aborted the process");
 }
 
+/// Re-execute this binary as the child playing `role` (core dumps off:
+/// the child crashes on purpose); its signal and stderr.
 fn run_child(role: &str) -> (Option<i32>, String) {
-    use std::os::unix::process::ExitStatusExt;
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "overflow_child_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, role)
-        .output()
-        .unwrap();
-    (
-        out.status.signal(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = common::run_child("overflow_child_entry", role, &[]);
+    (out.signal, out.stderr)
 }
 
-/// The child's entry point; does nothing unless re-executed by the parent.
 #[test]
 fn overflow_child_entry() {
-    if let Ok(role) = std::env::var(ROLE) {
+    if let Some(role) = common::child_role() {
         child(&role);
     }
 }
@@ -142,7 +127,7 @@ fn minimum_stack_used_to_just_under_its_limit() {
         }
         dig(top, limit).max(std::hint::black_box(marker[0]) as usize)
     }
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let limit = heddle::MIN_STACK_SIZE;
     let h = heddle::fiber::Builder::new()
         .stack_size(limit)
@@ -178,7 +163,7 @@ fn std_threads_still_get_std_overflow_reports() {
 
 /// A plain std thread overflows while a runtime (and our handler) exists.
 fn thread_child() {
-    let _rt = heddle::Builder::new().workers(1).build().unwrap(); // installs our handler
+    let _rt = common::rt(1); // installs our handler
     let t = std::thread::Builder::new()
         .name("victim".into())
         .stack_size(64 * 1024)

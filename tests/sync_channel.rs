@@ -1,13 +1,15 @@
 //! Channels: exactly-once delivery with many producers and consumers,
 //! back-pressure, disconnection, rendezvous, and timeouts.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 fn many_to_many(workers: usize, cap: Option<usize>) {
-    let rt = heddle::Builder::new().workers(workers).build().unwrap();
+    let rt = common::rt(workers);
     const PRODUCERS: u64 = 8;
     const PER: u64 = 5_000;
     let seen = rt.block_on(|| {
@@ -74,7 +76,7 @@ fn every_message_delivered_exactly_once() {
 
 #[test]
 fn a_bounded_channel_blocks_the_producer_at_capacity() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let (tx, rx) = heddle::sync::sync_channel(3);
     let sent = Arc::new(AtomicUsize::new(0));
     let s = sent.clone();
@@ -104,7 +106,7 @@ fn a_bounded_channel_blocks_the_producer_at_capacity() {
 
 #[test]
 fn dropping_every_sender_ends_iteration() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let (tx, rx) = heddle::sync::channel();
     let hs: Vec<_> = (0..5)
         .map(|i| {
@@ -124,7 +126,7 @@ fn dropping_every_sender_ends_iteration() {
 
 #[test]
 fn rendezvous_send_returns_after_the_receive() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let (tx, rx) = heddle::sync::sync_channel::<u32>(0);
     let received = Arc::new(AtomicUsize::new(0));
     let r = received.clone();
@@ -148,7 +150,7 @@ fn rendezvous_send_returns_after_the_receive() {
 
 #[test]
 fn recv_timeout_times_out_and_receives() {
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
+    let rt = common::rt(2);
     let (tx, rx) = heddle::sync::channel::<u32>();
     let (elapsed, r1, r2, r3) = rt.block_on(|| {
         let t = Instant::now();
@@ -183,7 +185,7 @@ fn recv_timeout_times_out_and_receives() {
 
 #[test]
 fn recv_timeout_from_a_plain_thread() {
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let (tx, rx) = heddle::sync::channel();
     assert_eq!(
         rx.recv_timeout(Duration::from_millis(10)),

@@ -1,12 +1,14 @@
 //! The fiber-aware Mutex: exact totals under contention from fibers on
 //! several workers and from plain threads at once.
 
+mod common;
+
 use std::sync::Arc;
 
 #[test]
 fn counter_reaches_exact_total_under_mixed_contention() {
     for workers in [2, 8] {
-        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        let rt = common::rt(workers);
         let m = Arc::new(heddle::sync::Mutex::new(0u64));
         let fibers: Vec<_> = (0..200)
             .map(|i| {
@@ -41,7 +43,7 @@ fn counter_reaches_exact_total_under_mixed_contention() {
 
 #[test]
 fn a_panic_while_locked_unlocks() {
-    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let rt = common::rt(1);
     let m = Arc::new(heddle::sync::Mutex::new(1));
     let m2 = m.clone();
     let r = rt.spawn(move || {

@@ -13,5 +13,9 @@ mod x86_64;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub(crate) use self::x86_64::{Context, init_stack, switch};
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    feature = "bench-internals"
+))]
 pub(crate) use self::x86_64::switch_ret;

@@ -5,7 +5,7 @@
 //! - [`switch`]: save the running context's callee-saved state on its own
 //!   stack, store its stack pointer, load another context's stack pointer and
 //!   restore its state. Ends in `pop rcx; jmp rcx`.
-//! - [`switch_ret`]: the same switch ending in `ret`, kept only so the
+//! - `switch_ret` (feature `bench-internals`): the same switch ending in `ret`, kept only so the
 //!   `switch` benchmark can show why we do not use it (see below).
 //! - [`init_stack`]: lay out a fresh stack so that the first [`switch`] into
 //!   it lands in [`trampoline`], which calls the entry function.
@@ -196,6 +196,7 @@ pub(crate) unsafe extern "sysv64" fn switch(save: *mut *mut u8, to: *mut u8) {
 /// # Safety
 ///
 /// As for [`switch`].
+#[cfg(feature = "bench-internals")]
 #[unsafe(naked)]
 pub(crate) unsafe extern "sysv64" fn switch_ret(save: *mut *mut u8, to: *mut u8) {
     switch_asm!("ret")

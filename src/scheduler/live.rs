@@ -43,8 +43,13 @@ use crossbeam_utils::CachePadded;
 
 use crate::loom::{AtomicUsize, Condvar, Mutex, Ordering};
 
-/// Counts a worker takes from, or gives back to, the total at once.
+/// Counts a worker takes from, or gives back to, the total at once. Small
+/// under loom, so that the models run the batched paths (a worker taking a
+/// new batch, and giving one back) with a handful of fibers.
+#[cfg(not(loom))]
 const BATCH: usize = 64;
+#[cfg(loom)]
+const BATCH: usize = 2;
 
 /// The runtime-wide count. See the module docs.
 #[derive(Debug)]
