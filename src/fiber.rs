@@ -7,109 +7,14 @@
 use crate::scheduler::current;
 use crate::scheduler::suspend;
 use std::io;
-use std::num::NonZeroU64;
 
-use crate::join::{JoinHandle, Spawned};
+use crate::handle::JoinHandle;
+pub use crate::handle::{Fiber, FiberId};
 use crate::loom::Arc;
 use crate::runtime::Runtime;
 use crate::scheduler::Shared;
+use crate::spawn::{Spawned, StaysOnThisThread, spawn_entry};
 use crate::stack::{Stack, usable_size};
-
-/// A fiber's identifier: unique among all fibers of the process, never reused.
-///
-/// # Examples
-///
-/// ```
-/// let rt = heddle::Builder::new().workers(1).build()?;
-/// let (a, b) = rt.block_on(|| {
-///     let h = heddle::spawn(|| heddle::fiber::current().id());
-///     (heddle::fiber::current().id(), h.join().unwrap())
-/// });
-/// assert_ne!(a, b);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FiberId(NonZeroU64);
-
-impl FiberId {
-    /// The id as a number.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rt = heddle::Builder::new().workers(1).build()?;
-    /// let id = rt.block_on(|| heddle::fiber::current().id().as_u64());
-    /// assert!(id.get() >= 1);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn as_u64(&self) -> NonZeroU64 {
-        self.0
-    }
-
-    pub(crate) fn new(id: u64) -> FiberId {
-        FiberId(NonZeroU64::new(id).expect("fiber ids start at 1"))
-    }
-}
-
-/// A handle naming a fiber: its id and optional name.
-///
-/// # Examples
-///
-/// ```
-/// let rt = heddle::Builder::new().workers(1).build()?;
-/// let name = rt.block_on(|| {
-///     heddle::fiber::Builder::new()
-///         .name("parser")
-///         .spawn(|| heddle::fiber::current().name().map(String::from))
-///         .unwrap()
-///         .join()
-///         .unwrap()
-/// });
-/// assert_eq!(name.as_deref(), Some("parser"));
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Clone, Debug)]
-pub struct Fiber {
-    id: FiberId,
-    name: Option<Arc<str>>,
-}
-
-impl Fiber {
-    pub(crate) fn new(id: u64, name: Option<Arc<str>>) -> Fiber {
-        Fiber {
-            id: FiberId::new(id),
-            name,
-        }
-    }
-
-    /// The fiber's id.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rt = heddle::Builder::new().workers(1).build()?;
-    /// let h = rt.spawn(|| heddle::fiber::current().id());
-    /// let id = h.fiber().id();
-    /// assert_eq!(h.join().unwrap(), id);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn id(&self) -> FiberId {
-        self.id
-    }
-
-    /// The fiber's name, if it was given one with [`Builder::name`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rt = heddle::Builder::new().workers(1).build()?;
-    /// assert_eq!(rt.spawn(|| ()).fiber().name(), None);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-}
 
 /// The fiber running this code.
 ///
@@ -287,7 +192,7 @@ impl Builder {
     /// worker thread it was spawned on, so its closure need not be `Send`
     /// and it may keep `Rc`s, `RefCell` borrows of thread-locals and other
     /// `!Send` state across yields and blocking calls. See
-    /// [`spawn_local`](crate::spawn_local) for what pinning means.
+    /// [`spawn_local`] for what pinning means.
     ///
     /// # Errors
     ///
@@ -387,53 +292,6 @@ impl Builder {
         // the fiber finished and the handle is gone (see Spawned::erase).
         let packet = unsafe { Spawned::erase(spawned) };
         Ok(JoinHandle::new(packet, Fiber::new(id, name)))
-    }
-}
-
-/// Queue a fiber running `entry`, erasing its lifetime; returns its id.
-///
-/// # Safety
-///
-/// The caller must make sure the fiber finishes (its entry has run or been
-/// dropped, or has been emptied so that it touches nothing of 'a) before 'a
-/// ends.
-pub(crate) unsafe fn spawn_entry<'a>(
-    shared: &Shared,
-    name: Option<Arc<str>>,
-    stack: Option<Stack>,
-    entry: Arc<dyn crate::scheduler::task::Entry + 'a>,
-    pin: bool,
-) -> io::Result<u64> {
-    // SAFETY: only the lifetime is erased; the caller guarantees the fiber
-    // finishes before 'a ends.
-    let entry: Arc<dyn crate::scheduler::task::Entry + 'static> =
-        unsafe { core::mem::transmute(entry) };
-    shared.spawn(name, stack, entry, pin)
-}
-
-/// A `spawn_local` closure on its way to the fiber that runs it.
-///
-/// Why it may be `Send` although `F` is not: the closure is made on the
-/// current worker's thread and only ever runs (or is dropped) there, since
-/// its fiber is pinned to that worker and a pinned fiber is queued only in
-/// its worker's pinned inbox, which no other worker takes from. Whatever it
-/// captured may still be reachable from the calling fiber (an `Rc` clone
-/// kept there): that is why `spawn_local` pins the caller too, so that
-/// both ends stay on this one thread for the rest of their lives.
-struct StaysOnThisThread<F>(F);
-
-// SAFETY: see the type's docs: the value never leaves the thread it was
-// made on; `Send` only lets it pass through the spawn path's `Send` bounds.
-unsafe impl<F> Send for StaysOnThisThread<F> {}
-
-impl<F> StaysOnThisThread<F> {
-    /// Run the closure (a method, so the closure calling it captures the
-    /// whole wrapper and not just its non-`Send` field).
-    fn call<T>(self) -> T
-    where
-        F: FnOnce() -> T,
-    {
-        (self.0)()
     }
 }
 

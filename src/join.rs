@@ -1,296 +1,175 @@
-//! `JoinHandle`: waiting for a fiber's result.
+//! Fork-join: [`join`], in the shape of `rayon::join`.
 //!
-//! The protocol between the finishing fiber and its joiner is the latch in
-//! `scheduler/packet.rs`; blocking the joiner (fiber or thread) is
-//! `scheduler/park.rs`.
+//! rayon's `join` runs *stolen* work on the waiting thread's own stack while
+//! it waits, so deep recursion stacks frames without bound. Here the waiting
+//! side parks its fiber instead; the only work it runs inline is its own
+//! `a` and its own `b` (when nobody took `b`), as sequential code would, and
+//! only while the current fiber has at least [`JOIN_INLINE_MIN`] bytes of
+//! stack left. Below that, `a` runs in a fresh fiber (a fresh stack), `b` is
+//! left to its own fiber, and the caller parks. Any recursion depth then
+//! costs fibers, not stack.
+//!
+//! Running `b` inline when it was not stolen is also what keeps fork-join
+//! depth-first: with `b` always left to its fiber, FIFO run queues expand
+//! the recursion tree breadth-first, with a parked fiber (and a stack) per
+//! open node. That made fib(30) 700 times slower than `rayon::join`.
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 
 use core::cell::UnsafeCell;
-use std::any::Any;
-use std::io;
-use std::panic::{self, AssertUnwindSafe};
-use std::thread;
 
-use crate::fiber::Fiber;
-use crate::loom::Arc;
+use crate::fiber::Builder;
+use crate::handle::{ResultPacket, publish, wait};
+use crate::loom::{Arc, AtomicBool, Ordering};
+use crate::scheduler::Shared;
+use crate::scheduler::current;
 use crate::scheduler::packet::Packet;
-use crate::scheduler::park::{self, Waker};
 use crate::scheduler::task::Entry;
 
-pub(crate) type ResultPacket<T> = Packet<thread::Result<T>, Waker>;
+/// `join` runs its first closure inline only with at least this much stack
+/// left in the current fiber.
+pub const JOIN_INLINE_MIN: usize = 32 * 1024;
 
-/// A fiber's result seen without its type, for scopes (which hold fibers of
-/// many result types).
-pub(crate) trait AnyResult: Send + Sync {
-    /// Take the result if nobody joined it: the panic payload, if it panicked.
-    fn take_panic(&self) -> Option<Box<dyn Any + Send>>;
-}
-
-/// Where a [`JoinHandle<T>`] finds its fiber's result.
-pub(crate) trait ResultSlot<T>: AnyResult {
-    fn packet(&self) -> &ResultPacket<T>;
-}
-
-impl<T: Send> AnyResult for ResultPacket<T> {
-    fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
-        match self.take() {
-            Some(Err(payload)) => Some(payload),
-            _ => None, // joined already, or Ok (the value is dropped here)
-        }
-    }
-}
-
-/// Wait for the result in `packet`: park the fiber (or the thread) until
-/// the fiber that fills it finishes.
-pub(crate) fn wait<T>(packet: &ResultPacket<T>) -> thread::Result<T> {
-    loop {
-        if let Some(result) = packet.take() {
-            return result;
-        }
-        park::block(&mut |waker| packet.register(waker));
-    }
-}
-
-/// An owned permission to wait for a fiber's result.
+/// The `b` of a [`join`], to be run exactly once: by the joiner, inline
+/// after `a` (when no other worker took it first), or by the fiber spawned
+/// for it (when a worker stole and started that fiber first).
 ///
-/// Returned by [`spawn`](crate::spawn), [`Runtime::spawn`](crate::Runtime::spawn)
-/// and [`fiber::Builder::spawn`](crate::fiber::Builder::spawn). Dropping it
-/// detaches the fiber: it still runs to completion, and its result is dropped.
+/// | `taken` | `f`    | meaning                                   |
+/// |---------|--------|-------------------------------------------|
+/// | false   | Some   | nobody has claimed it yet                 |
+/// | true    | None   | claimed: the claimer runs or drops it     |
+struct Claim<B> {
+    taken: AtomicBool,
+    f: UnsafeCell<Option<B>>,
+}
+
+// SAFETY: the closure is moved out exactly once, by whoever wins `taken`.
+unsafe impl<B: Send> Sync for Claim<B> {}
+
+impl<B> Claim<B> {
+    fn claim(&self) -> Option<B> {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: we won the swap, so nobody else reads or writes `f`.
+        unsafe { (*self.f.get()).take() }
+    }
+
+    fn is_taken(&self) -> bool {
+        self.taken.load(Ordering::Acquire)
+    }
+}
+
+/// The fiber spawned for a `join`'s `b`.
+struct JoinB<B, RB> {
+    claim: Arc<Claim<B>>,
+    packet: Arc<ResultPacket<RB>>,
+}
+
+impl<B, RB> Entry for JoinB<B, RB>
+where
+    B: FnOnce() -> RB + Send,
+    RB: Send,
+{
+    fn run(self: Arc<Self>) {
+        if let Some(b) = self.claim.claim() {
+            publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(b)));
+        }
+    }
+
+    fn abandon(self: Arc<Self>, error: std::io::Error) {
+        if let Some(b) = self.claim.claim() {
+            drop(b);
+            publish(&self.packet, || Err(Box::new(error.to_string())));
+        }
+    }
+
+    fn is_void(&self) -> bool {
+        self.claim.is_taken()
+    }
+}
+
+/// Run `a` and `b` in parallel and return both results, in the shape of
+/// `rayon::join`.
+///
+/// `b` is offered to other workers as a fiber; `a` runs here (or in a fresh
+/// fiber when this one's stack runs low). Then, if no other worker has
+/// started `b`, it runs here too, depth-first as in sequential code;
+/// otherwise the caller parks until the fiber that took it is done. A fiber
+/// whose `b` was taken back is retired without ever getting a stack.
+///
+/// A panic in either is re-raised after both have finished. Outside a fiber
+/// the two run one after the other on the calling thread.
 ///
 /// # Examples
 ///
 /// ```
-/// let rt = heddle::Builder::new().workers(1).build()?;
-/// let h = rt.spawn(|| 6 * 7);
-/// assert_eq!(h.join().unwrap(), 42);
+/// fn fib(n: u64) -> u64 {
+///     if n < 2 {
+///         return n;
+///     }
+///     let (a, b) = heddle::join(|| fib(n - 1), || fib(n - 2));
+///     a + b
+/// }
+/// let rt = heddle::Builder::new().workers(2).build()?;
+/// assert_eq!(rt.block_on(|| fib(20)), 6765);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct JoinHandle<T> {
-    packet: Arc<dyn ResultSlot<T>>,
-    fiber: Fiber,
-}
-
-impl<T> std::fmt::Debug for JoinHandle<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("fiber", &self.fiber)
-            .field("finished", &self.is_finished())
-            .finish()
-    }
-}
-
-impl<T> JoinHandle<T> {
-    pub(crate) fn new(packet: Arc<dyn ResultSlot<T>>, fiber: Fiber) -> Self {
-        JoinHandle { packet, fiber }
-    }
-
-    pub(crate) fn packet(&self) -> &Arc<dyn ResultSlot<T>> {
-        &self.packet
-    }
-
-    /// Wait for the fiber to finish and return its result: `Ok` with its
-    /// return value, or `Err` with the payload it panicked with.
-    ///
-    /// Inside a fiber this suspends only the calling fiber; its worker runs
-    /// other fibers meanwhile. On a plain thread it blocks the thread.
-    ///
-    /// # Panics
-    ///
-    /// When a fiber joins its own handle (std panics likewise when a thread
-    /// joins itself): waiting would never end.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rt = heddle::Builder::new().workers(2).build()?;
-    /// let sum = rt.block_on(|| {
-    ///     let hs: Vec<_> = (1..=10u64).map(|i| heddle::spawn(move || i * i)).collect();
-    ///     hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
-    /// });
-    /// assert_eq!(sum, 385);
-    /// let failed = rt.spawn(|| panic!("oops")).join();
-    /// assert_eq!(*failed.unwrap_err().downcast::<&str>().unwrap(), "oops");
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn join(self) -> thread::Result<T> {
-        let packet = self.packet.packet();
-        if let Some(result) = packet.take() {
-            return result;
-        }
-        // About to wait. A fiber cannot have finished while it runs, so
-        // this is the one place a self-join can be caught.
-        if crate::fiber::try_current_id() == Some(self.fiber.id()) {
-            joined_itself();
-        }
-        wait(packet)
-    }
-
-    /// Whether the fiber has finished (its result is ready for [`join`](Self::join)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rt = heddle::Builder::new().workers(1).build()?;
-    /// let h = rt.spawn(|| ());
-    /// while !h.is_finished() {
-    ///     std::thread::yield_now();
-    /// }
-    /// assert!(h.join().is_ok());
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn is_finished(&self) -> bool {
-        self.packet.packet().is_done()
-    }
-
-    /// The fiber this handle waits for.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rt = heddle::Builder::new().workers(1).build()?;
-    /// let h = heddle::fiber::Builder::new().name("worker").spawn_on(&rt, || 1)?;
-    /// assert_eq!(h.fiber().name(), Some("worker"));
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn fiber(&self) -> &Fiber {
-        &self.fiber
-    }
-}
-
-#[cold]
-fn joined_itself() -> ! {
-    panic!("heddle: a fiber joined itself (deadlock avoided)");
-}
-
-/// Store a fiber's result, computed in place, and wake its joiner if one
-/// waits.
-pub(crate) fn publish<T>(packet: &ResultPacket<T>, make: impl FnOnce() -> thread::Result<T>) {
-    if let Some(waker) = packet.complete(make) {
-        waker.wake();
-    }
-}
-
-/// A spawned fiber's closure, its result packet and its scope's counter, in
-/// one allocation shared by the fiber (as its [`Entry`]) and its
-/// [`JoinHandle`] (as its [`ResultSlot`]).
-///
-/// | field    | written by                       | read by                |
-/// |----------|----------------------------------|------------------------|
-/// | `f`      | spawn; taken once by the fiber   | the fiber only         |
-/// | `packet` | see packet.rs                    | the joiner, the scope  |
-/// | `done`   | spawn                            | the fiber, at its end  |
-pub(crate) struct Spawned<F, T> {
-    f: UnsafeCell<Option<F>>,
-    packet: ResultPacket<T>,
-    /// Lowered after the result is stored (scoped fibers).
-    done: Option<Arc<crate::sync::WaitGroup>>,
-}
-
-// SAFETY: `f` is taken exactly once, by the worker running (or abandoning)
-// the fiber, through `Entry::run` / `Entry::abandon`; no other path touches
-// it, so sharing the Arc never shares `f`. F: Send lets it move to that
-// worker. The packet is Sync for T: Send (packet.rs).
-unsafe impl<F: Send, T: Send> Sync for Spawned<F, T> {}
-// SAFETY: as above; every field is Send for F: Send, T: Send.
-unsafe impl<F: Send, T: Send> Send for Spawned<F, T> {}
-
-impl<F, T> Spawned<F, T>
+pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
 where
-    F: FnOnce() -> T + Send,
-    T: Send,
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
 {
-    pub(crate) fn new(f: F, done: Option<Arc<crate::sync::WaitGroup>>) -> Self {
-        Spawned {
-            f: UnsafeCell::new(Some(f)),
-            packet: Packet::new(),
-            done,
-        }
+    if !current::in_fiber() {
+        return (a(), b());
     }
-
-    /// The handle's view of `this`, with the lifetimes of F and T erased.
-    ///
-    /// # Safety
-    ///
-    /// Whatever F and T borrow must outlive every use of the returned Arc
-    /// (spawn's `'static` bounds, or a scope that drains its packets before
-    /// it returns).
-    pub(crate) unsafe fn erase<'a>(this: Arc<Self>) -> Arc<dyn ResultSlot<T>>
-    where
-        F: 'a,
-        T: 'a,
-    {
-        let this: Arc<dyn ResultSlot<T> + 'a> = this;
-        // SAFETY: only the lifetime bound of the trait object changes; the
-        // caller keeps the borrowed data alive (see above).
-        unsafe { core::mem::transmute::<Arc<dyn ResultSlot<T> + 'a>, Arc<dyn ResultSlot<T>>>(this) }
-    }
-
-    /// Take the closure: only `run` and `abandon` call this, once in all.
-    fn take_f(&self) -> F {
-        // SAFETY: see the Sync impl: we are the one caller of the one take.
-        unsafe { (*self.f.get()).take() }.expect("a fiber's closure is taken once")
-    }
-
-    fn finish(&self) {
-        if let Some(done) = &self.done {
-            done.done();
-        }
-    }
+    current::with_current_shared(move |shared| join_in(shared, a, b)).expect("inside a fiber")
 }
 
-/// The result (or panic payload) of a fiber nobody joined is dropped here,
-/// by whoever lets go of the `Spawned` last: the finishing fiber, or a
-/// `JoinHandle` dropped after it finished. A panic from that drop has no
-/// joiner to go to, and unwinding further would run off the base of the
-/// fiber's stack, so it aborts as std does for a thread's result.
-impl<F, T> Drop for Spawned<F, T> {
-    fn drop(&mut self) {
-        // Joined already (the common case): nothing left to drop.
-        let Some(result) = self.packet.take() else {
-            return;
-        };
-        if panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
-            result_panicked_on_drop();
-        }
-    }
-}
-
-#[cold]
-fn result_panicked_on_drop() -> ! {
-    use std::io::Write;
-    // std's words for the same event on a thread.
-    let _ = writeln!(
-        io::stderr(),
-        "fatal runtime error: thread result panicked on drop, aborting"
-    );
-    std::process::abort();
-}
-
-impl<F, T> Entry for Spawned<F, T>
+/// [`join`] inside a fiber of `shared`.
+fn join_in<A, B, RA, RB>(shared: &Shared, a: A, b: B) -> (RA, RB)
 where
-    F: FnOnce() -> T + Send,
-    T: Send,
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
 {
-    fn run(self: Arc<Self>) {
-        let f = self.take_f();
-        publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(f)));
-        self.finish();
+    let claim = Arc::new(Claim {
+        taken: AtomicBool::new(false),
+        f: UnsafeCell::new(Some(b)),
+    });
+    let packet = Arc::new(Packet::new());
+    let entry = Arc::new(JoinB {
+        claim: claim.clone(),
+        packet: packet.clone(),
+    });
+    // SAFETY: before returning or unwinding we either run `b` here (the
+    // fiber then finds the claim empty and touches nothing of 'a) or wait
+    // for the fiber's result, which it publishes after `b` finished.
+    if let Err(e) = unsafe { crate::spawn::spawn_entry(shared, None, None, entry, false) } {
+        drop(claim.claim());
+        panic!("{e}");
     }
-
-    fn abandon(self: Arc<Self>, error: io::Error) {
-        drop(self.take_f());
-        publish(&self.packet, || Err(Box::new(error.to_string())));
-        self.finish();
-    }
-}
-
-impl<F: Send, T: Send> AnyResult for Spawned<F, T> {
-    fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
-        self.packet.take_panic()
-    }
-}
-
-impl<F: Send, T: Send> ResultSlot<T> for Spawned<F, T> {
-    fn packet(&self) -> &ResultPacket<T> {
-        &self.packet
+    let stack_ok = current::stack_remaining().is_some_and(|left| left >= JOIN_INLINE_MIN);
+    let ra = if stack_ok {
+        panic::catch_unwind(AssertUnwindSafe(a))
+    } else {
+        // SAFETY: joined on the next line, before anything `a` borrows ends.
+        match unsafe { Builder::new().spawn_unchecked_with(shared, a, None) } {
+            Ok(ha) => ha.join(),
+            Err(e) => Err(Box::new(e.to_string()) as Box<dyn Any + Send>),
+        }
+    };
+    let mine = if stack_ok { claim.claim() } else { None };
+    let rb = match mine {
+        Some(b) => panic::catch_unwind(AssertUnwindSafe(b)),
+        None => wait(&packet),
+    };
+    match (ra, rb) {
+        (Ok(ra), Ok(rb)) => (ra, rb),
+        (Err(p), _) | (_, Err(p)) => panic::resume_unwind(p),
     }
 }

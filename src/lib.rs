@@ -177,6 +177,8 @@ mod arch;
 #[cfg(not(loom))]
 pub mod fiber;
 #[cfg(not(loom))]
+mod handle;
+#[cfg(not(loom))]
 mod join;
 #[cfg(not(loom))]
 mod overflow;
@@ -184,6 +186,8 @@ mod overflow;
 mod runtime;
 #[cfg(not(loom))]
 mod scope;
+#[cfg(not(loom))]
+mod spawn;
 #[cfg(not(loom))]
 mod stack;
 
@@ -195,10 +199,12 @@ pub mod __bench;
 #[cfg(not(loom))]
 pub use crate::fiber::{sleep, spawn, spawn_local, yield_now};
 #[cfg(not(loom))]
-pub use crate::join::JoinHandle;
+pub use crate::handle::JoinHandle;
+#[cfg(not(loom))]
+pub use crate::join::{JOIN_INLINE_MIN, join};
 #[cfg(not(loom))]
 pub use crate::runtime::{Builder, DEFAULT_STACK_SIZE, MAX_WORKERS, Runtime, WorkerStats};
 #[cfg(not(loom))]
-pub use crate::scope::{JOIN_INLINE_MIN, Scope, ScopedJoinHandle, join, scope};
+pub use crate::scope::{Scope, ScopedJoinHandle, scope};
 #[cfg(not(loom))]
 pub use crate::stack::{MAX_STACK_SIZE, MIN_STACK_SIZE};

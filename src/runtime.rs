@@ -6,7 +6,7 @@ use std::io;
 use std::panic;
 
 use crate::fiber;
-use crate::join::JoinHandle;
+use crate::handle::JoinHandle;
 use crate::loom::Arc;
 use crate::scheduler::run_queue::{Injector, RunQueue};
 use crate::scheduler::worker::{self, Worker, WorkerRef};

@@ -4,7 +4,7 @@
 //! The API is `std::sync::mpsc`'s, with its error types, except that the
 //! [`Receiver`] may be cloned too (many consumers). Blocking parks the fiber.
 //!
-//! # State (one [`WaitQueue`], two wait lists)
+//! # State (one `WaitQueue`, two wait lists)
 //!
 //! | field      | meaning                                                   |
 //! |------------|-----------------------------------------------------------|
