@@ -317,7 +317,13 @@ impl<T> RunQueueStealer<T> {
 
 #[cfg(loom)]
 mod model {
-    use crate::loom::{Arc, Mutex};
+    //! The stand-in for crossbeam-deque under loom: the items under a
+    //! mutex, and their count in an atomic that emptiness checks read
+    //! without the lock, as crossbeam's checks read its indices. So a
+    //! sleeper's re-check can miss a push that is not yet visible to it,
+    //! and the `SeqCst` fences of `sleep.rs` are what the models test.
+
+    use crate::loom::{Arc, AtomicUsize, Mutex, Ordering};
     use std::collections::VecDeque;
 
     /// Result of a steal, as in crossbeam-deque.
@@ -329,77 +335,109 @@ mod model {
         Retry,
     }
 
+    /// Items, and their count for lock-free reads.
     #[derive(Debug)]
-    pub(crate) struct LocalQueue<T>(Arc<Mutex<VecDeque<T>>>, bool);
+    pub(crate) struct Q<T> {
+        items: Mutex<VecDeque<T>>,
+        /// Written under `items`' lock (Release), read without it (Acquire).
+        len: AtomicUsize,
+    }
+
+    impl<T> Q<T> {
+        fn new() -> Self {
+            Q {
+                items: Mutex::new(VecDeque::new()),
+                len: AtomicUsize::new(0),
+            }
+        }
+        fn with<R>(&self, f: impl FnOnce(&mut VecDeque<T>) -> R) -> R {
+            let mut items = self.items.lock();
+            let r = f(&mut items);
+            self.len.store(items.len(), Ordering::Release);
+            r
+        }
+        fn is_empty(&self) -> bool {
+            self.len.load(Ordering::Acquire) == 0
+        }
+        fn len(&self) -> usize {
+            self.len.load(Ordering::Acquire)
+        }
+    }
+
     #[derive(Debug)]
-    pub(crate) struct Stealer<T>(Arc<Mutex<VecDeque<T>>>);
+    pub(crate) struct LocalQueue<T>(Arc<Q<T>>, bool);
     #[derive(Debug)]
-    pub(crate) struct Injector<T>(Mutex<VecDeque<T>>);
+    pub(crate) struct Stealer<T>(Arc<Q<T>>);
+    #[derive(Debug)]
+    pub(crate) struct Injector<T>(Q<T>);
 
     impl<T> LocalQueue<T> {
         pub(crate) fn new_fifo() -> Self {
-            LocalQueue(Arc::new(Mutex::new(VecDeque::new())), false)
+            LocalQueue(Arc::new(Q::new()), false)
         }
         pub(crate) fn new_lifo() -> Self {
-            LocalQueue(Arc::new(Mutex::new(VecDeque::new())), true)
+            LocalQueue(Arc::new(Q::new()), true)
         }
         pub(crate) fn stealer(&self) -> Stealer<T> {
             Stealer(self.0.clone())
         }
         pub(crate) fn push(&self, t: T) {
-            self.0.lock().push_back(t);
+            self.0.with(|q| q.push_back(t));
         }
         pub(crate) fn pop(&self) -> Option<T> {
-            let mut q = self.0.lock();
-            if self.1 { q.pop_back() } else { q.pop_front() }
+            let lifo = self.1;
+            self.0
+                .with(|q| if lifo { q.pop_back() } else { q.pop_front() })
         }
         pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().is_empty()
+            self.0.is_empty()
         }
         pub(crate) fn len(&self) -> usize {
-            self.0.lock().len()
+            self.0.len()
         }
     }
 
-    fn steal_half<T>(from: &mut VecDeque<T>, dest: &LocalQueue<T>) -> Steal<T> {
-        let Some(first) = from.pop_front() else {
+    fn steal_half<T>(from: &Q<T>, dest: &LocalQueue<T>) -> Steal<T> {
+        let moved = from.with(|from| {
+            let first = from.pop_front()?;
+            let extra = from.len() / 2;
+            let rest: Vec<T> = from.drain(..extra).collect();
+            Some((first, rest))
+        });
+        let Some((first, rest)) = moved else {
             return Steal::Empty;
         };
-        let extra = from.len() / 2;
-        let mut d = dest.0.lock();
-        for _ in 0..extra {
-            d.push_back(from.pop_front().expect("counted"));
-        }
+        dest.0.with(|d| d.extend(rest));
         Steal::Success(first)
     }
 
     impl<T> Stealer<T> {
         pub(crate) fn steal(&self) -> Steal<T> {
-            match self.0.lock().pop_front() {
+            match self.0.with(|q| q.pop_front()) {
                 Some(t) => Steal::Success(t),
                 None => Steal::Empty,
             }
         }
         pub(crate) fn steal_batch_and_pop(&self, dest: &LocalQueue<T>) -> Steal<T> {
-            steal_half(&mut self.0.lock(), dest)
+            steal_half(&self.0, dest)
         }
         pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().is_empty()
+            self.0.is_empty()
         }
     }
 
     impl<T> Injector<T> {
         pub(crate) fn new() -> Self {
-            Injector(Mutex::new(VecDeque::new()))
+            Injector(Q::new())
         }
         pub(crate) fn push(&self, t: T) {
-            self.0.lock().push_back(t);
+            self.0.with(|q| q.push_back(t));
         }
         pub(crate) fn steal_batch_and_pop(&self, dest: &LocalQueue<T>) -> Steal<T> {
-            steal_half(&mut self.0.lock(), dest)
+            steal_half(&self.0, dest)
         }
         pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().is_empty()
+            self.0.is_empty()
         }
     }
 }

@@ -178,6 +178,50 @@ impl Sleep {
         }
     }
 
+    /// A worker found work: if it was searching, it stops, and if it was the
+    /// last searcher it wakes another, since more work may be waiting that
+    /// nobody is looking for now. Called by the worker loop and the models.
+    pub(crate) fn found_work(&self, searching: &mut bool) {
+        if *searching {
+            *searching = false;
+            if self.stop_searching() {
+                self.notify_work();
+            }
+        }
+    }
+
+    /// The idle step of a worker that found no work: leave at shutdown,
+    /// otherwise sleep (steps 1-5 of the module docs, no deadline: timers
+    /// have their own keeper). Returns false when the worker must exit.
+    /// Called by the worker loop and the models.
+    ///
+    /// A worker woken for shutdown leaves without searching: no fiber is
+    /// left anywhere (the runtime waited for quiet first), and with N
+    /// workers woken at once, a search each would cost N * N looks.
+    pub(crate) fn idle(
+        &self,
+        index: usize,
+        searching: &mut bool,
+        has_work: impl Fn() -> bool,
+        shutdown: impl Fn() -> bool,
+    ) -> bool {
+        let leave = |searching: &mut bool| {
+            if *searching {
+                self.stop_searching();
+                *searching = false;
+            }
+            false
+        };
+        if shutdown() {
+            return leave(searching);
+        }
+        *searching = self.sleep(index, *searching, has_work, None);
+        if shutdown() {
+            return leave(searching);
+        }
+        true
+    }
+
     /// Put worker `index` to sleep (steps 1-5 of the module docs).
     ///
     /// `searching`: whether the worker is counted as a searcher now.
@@ -289,29 +333,25 @@ mod tests {
         }
     }
 
-    /// The worker loop of worker.rs, minus the fibers.
+    /// The worker loop of worker.rs with fibers as numbers: the same
+    /// `found_work` and `idle` steps, around a simpler search.
     fn worker(w: &World, index: usize, local: LocalQueue<u32>, total: usize, mut searching: bool) {
         loop {
             if w.find(index, &local).is_some() {
-                if searching {
-                    searching = false;
-                    if w.sleep.stop_searching() {
-                        w.sleep.notify_work();
-                    }
-                }
+                w.sleep.found_work(&mut searching);
                 if w.done.fetch_add(1, Ordering::SeqCst) + 1 == total {
                     w.shutdown.store(true, Ordering::SeqCst);
                     w.sleep.wake_all();
                 }
                 continue;
             }
-            if w.shutdown.load(Ordering::SeqCst) {
-                if searching {
-                    w.sleep.stop_searching();
-                }
+            let shutdown = || w.shutdown.load(Ordering::SeqCst);
+            if !w
+                .sleep
+                .idle(index, &mut searching, || w.has_work(&local), shutdown)
+            {
                 return;
             }
-            searching = w.sleep.sleep(index, searching, || w.has_work(&local), None);
         }
     }
 

@@ -245,12 +245,7 @@ impl Worker {
                     }
                 });
             if let Some(task) = task {
-                if searching {
-                    searching = false;
-                    if sleep.stop_searching() {
-                        sleep.notify_work();
-                    }
-                }
+                sleep.found_work(&mut searching);
                 if !self.run_task(task) {
                     return Exit::HandedOff;
                 }
@@ -259,23 +254,9 @@ impl Worker {
             // Out of work: give back our live-count credit first, so that a
             // runtime waiting for quiet sees zero (live.rs).
             self.shared.live.flush(&self.credit);
-            if self.shared.shutdown.load(Ordering::SeqCst) {
-                if searching {
-                    sleep.stop_searching();
-                }
-                return Exit::Shutdown;
-            }
             self.stats().bump_parks();
-            // No deadline: the keeper thread fires timers while we sleep
-            // (timers.rs).
-            searching = sleep.sleep(self.index, searching, || self.has_work(), None);
-            // Woken for shutdown: no fiber is left anywhere (the runtime
-            // waited for quiet first), so leave without searching. With N
-            // workers woken at once, a search each would cost N * N looks.
-            if self.shared.shutdown.load(Ordering::SeqCst) {
-                if searching {
-                    sleep.stop_searching();
-                }
+            let shutdown = || self.shared.shutdown.load(Ordering::SeqCst);
+            if !sleep.idle(self.index, &mut searching, || self.has_work(), shutdown) {
                 return Exit::Shutdown;
             }
         }
