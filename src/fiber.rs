@@ -13,8 +13,7 @@ pub use crate::handle::{Fiber, FiberId};
 use crate::loom::Arc;
 use crate::runtime::Runtime;
 use crate::scheduler::Shared;
-use crate::spawn::{Spawned, StaysOnThisThread, spawn_entry};
-use crate::stack::{Stack, usable_size};
+use crate::spawn::{Options, StaysOnThisThread, spawn_with};
 
 /// The fiber running this code.
 ///
@@ -51,13 +50,6 @@ pub fn try_current() -> Option<Fiber> {
     unsafe { Some(Fiber::new((*task).id, (*task).name.clone())) }
 }
 
-/// The id of the fiber running this code, without cloning its name.
-pub(crate) fn try_current_id() -> Option<FiberId> {
-    let task = current::current_task()?;
-    // SAFETY: as in `try_current`.
-    Some(FiberId::new(unsafe { (*task).id }))
-}
-
 /// Options for spawning a fiber: a name and a stack size.
 ///
 /// # Examples
@@ -81,6 +73,13 @@ pub struct Builder {
 }
 
 impl Builder {
+    fn options(self) -> Options {
+        Options {
+            name: self.name,
+            stack_size: self.stack_size,
+        }
+    }
+
     /// Default options: no name, the runtime's stack size.
     ///
     /// # Examples
@@ -229,7 +228,7 @@ impl Builder {
         let spawned = current::with_current_shared(move |shared| {
             // SAFETY: F and T are 'static. `pin` keeps the closure on this
             // worker's thread (see StaysOnThisThread).
-            unsafe { self.spawn_impl(shared, move || f.call(), None, true) }
+            unsafe { spawn_with(shared, self.options(), move || f.call(), None, true) }
         });
         spawned.unwrap_or_else(|| {
             Err(io::Error::other(
@@ -257,41 +256,7 @@ impl Builder {
         T: Send + 'a,
     {
         // SAFETY: passed on from our caller.
-        unsafe { self.spawn_impl(shared, f, done, false) }
-    }
-
-    /// The one spawn path. With `pin`, the fiber (and its caller) are
-    /// pinned to the caller's worker.
-    ///
-    /// # Safety
-    ///
-    /// As for [`spawn_unchecked_with`](Self::spawn_unchecked_with).
-    unsafe fn spawn_impl<'a, F, T>(
-        self,
-        shared: &Shared,
-        f: F,
-        done: Option<Arc<crate::sync::WaitGroup>>,
-        pin: bool,
-    ) -> io::Result<JoinHandle<T>>
-    where
-        F: FnOnce() -> T + Send + 'a,
-        T: Send + 'a,
-    {
-        let stack = match self.stack_size {
-            Some(size) => match usable_size(size, "fiber stack size")? {
-                size if size == shared.stacks.stack_size() => None,
-                size => Some(Stack::map_single(size)?),
-            },
-            None => None,
-        };
-        let name: Option<Arc<str>> = self.name.map(Arc::from);
-        let spawned = Arc::new(Spawned::new(f, done));
-        // SAFETY: passed on from our caller.
-        let id = unsafe { spawn_entry(shared, name.clone(), stack, spawned.clone(), pin)? };
-        // SAFETY: as above: the caller keeps what F and T borrow alive until
-        // the fiber finished and the handle is gone (see Spawned::erase).
-        let packet = unsafe { Spawned::erase(spawned) };
-        Ok(JoinHandle::new(packet, Fiber::new(id, name)))
+        unsafe { spawn_with(shared, self.options(), f, done, false) }
     }
 }
 

@@ -10,6 +10,7 @@ use std::num::NonZeroU64;
 use std::thread;
 
 use crate::loom::Arc;
+use crate::scheduler::current;
 use crate::scheduler::packet::Packet;
 use crate::scheduler::park::{self, Waker};
 
@@ -107,6 +108,14 @@ impl Fiber {
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
+}
+
+/// The id of the fiber running this code, without cloning its name.
+fn current_id() -> Option<FiberId> {
+    let task = current::current_task()?;
+    // SAFETY: the running task lives at least as long as this call, and we
+    // are on its stack, so nobody else touches its id.
+    Some(FiberId::new(unsafe { (*task).id }))
 }
 
 pub(crate) type ResultPacket<T> = Packet<thread::Result<T>, Waker>;
@@ -211,7 +220,7 @@ impl<T> JoinHandle<T> {
         }
         // About to wait. A fiber cannot have finished while it runs, so
         // this is the one place a self-join can be caught.
-        if crate::fiber::try_current_id() == Some(self.fiber.id()) {
+        if current_id() == Some(self.fiber.id()) {
             joined_itself();
         }
         wait(packet)

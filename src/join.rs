@@ -19,13 +19,13 @@ use std::panic::{self, AssertUnwindSafe};
 
 use core::cell::UnsafeCell;
 
-use crate::fiber::Builder;
 use crate::handle::{ResultPacket, publish, wait};
 use crate::loom::{Arc, AtomicBool, Ordering};
 use crate::scheduler::Shared;
 use crate::scheduler::current;
 use crate::scheduler::packet::Packet;
 use crate::scheduler::task::Entry;
+use crate::spawn::{Options, spawn_with};
 
 /// `join` runs its first closure inline only with at least this much stack
 /// left in the current fiber.
@@ -158,7 +158,7 @@ where
         panic::catch_unwind(AssertUnwindSafe(a))
     } else {
         // SAFETY: joined on the next line, before anything `a` borrows ends.
-        match unsafe { Builder::new().spawn_unchecked_with(shared, a, None) } {
+        match unsafe { spawn_with(shared, Options::default(), a, None, false) } {
             Ok(ha) => ha.join(),
             Err(e) => Err(Box::new(e.to_string()) as Box<dyn Any + Send>),
         }

@@ -5,12 +5,12 @@ use std::fmt;
 use std::io;
 use std::panic;
 
-use crate::fiber;
 use crate::handle::JoinHandle;
 use crate::loom::Arc;
 use crate::scheduler::run_queue::{Injector, RunQueue};
 use crate::scheduler::worker::{self, Worker, WorkerRef};
 use crate::scheduler::{Shared, StatsCell};
+use crate::spawn::{Options, spawn_with};
 use crate::stack;
 
 /// Default usable stack size of a fiber: 256 KiB.
@@ -363,7 +363,8 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        match fiber::Builder::new().spawn_in(&self.shared, f) {
+        // SAFETY: F and T are 'static.
+        match unsafe { spawn_with(&self.shared, Options::default(), f, None, false) } {
             Ok(h) => h,
             Err(e) => panic!("{e}"),
         }
@@ -407,7 +408,7 @@ impl Runtime {
         );
         // SAFETY: we join below before returning, and `join` returns only
         // once the fiber finished, so nothing `f` borrows can expire first.
-        let handle = unsafe { fiber::Builder::new().spawn_unchecked_with(&self.shared, f, None) };
+        let handle = unsafe { spawn_with(&self.shared, Options::default(), f, None, false) };
         let handle = match handle {
             Ok(h) => h,
             Err(e) => panic!("{e}"),

@@ -15,9 +15,9 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 
-use crate::fiber::Builder;
 use crate::handle::{AnyResult, JoinHandle};
 use crate::loom::{Arc, Mutex};
+use crate::spawn::{Options, spawn_with};
 use crate::sync::WaitGroup;
 
 /// A scope to spawn fibers that borrow from outside it. See [`scope`].
@@ -113,7 +113,13 @@ impl<'scope> Scope<'scope, '_> {
         // and the fiber lowers it only after its closure finished and its
         // result was stored, so nothing borrowed for 'scope expires first.
         let spawned = unsafe {
-            Builder::new().spawn_unchecked_with(&self.shared, f, Some(self.pending.clone()))
+            spawn_with(
+                &self.shared,
+                Options::default(),
+                f,
+                Some(self.pending.clone()),
+                false,
+            )
         };
         match spawned {
             Ok(h) => {

@@ -1,17 +1,63 @@
 //! The one spawn path: a fiber's closure and result in one allocation
 //! ([`Spawned`]), queued through the runtime's `Shared::spawn`.
+//! `fiber::Builder`, `Runtime::spawn` and `block_on`, `scope` and `join`
+//! all come through [`spawn_with`].
+
+/// A spawn's options, as `fiber::Builder` collects them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Options {
+    pub(crate) name: Option<String>,
+    pub(crate) stack_size: Option<usize>,
+}
+
+/// Spawn `f` as a fiber of `shared` with `opts`. With `pin`, the fiber
+/// (and its caller) are pinned to the caller's worker (`spawn_local`).
+/// `done`, if given, is lowered once the fiber's result is stored.
+///
+/// # Safety
+///
+/// The caller must make sure the fiber finishes (its closure has run or
+/// been dropped) before anything `f` or `T` borrows goes away (trivially
+/// true for `'static` ones).
+pub(crate) unsafe fn spawn_with<'a, F, T>(
+    shared: &Shared,
+    opts: Options,
+    f: F,
+    done: Option<Arc<crate::sync::WaitGroup>>,
+    pin: bool,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'a,
+    T: Send + 'a,
+{
+    let stack = match opts.stack_size {
+        Some(size) => match usable_size(size, "fiber stack size")? {
+            size if size == shared.stacks.stack_size() => None,
+            size => Some(Stack::map_single(size)?),
+        },
+        None => None,
+    };
+    let name: Option<Arc<str>> = opts.name.map(Arc::from);
+    let spawned = Arc::new(Spawned::new(f, done));
+    // SAFETY: passed on from our caller.
+    let id = unsafe { spawn_entry(shared, name.clone(), stack, spawned.clone(), pin)? };
+    // SAFETY: as above: the caller keeps what F and T borrow alive until
+    // the fiber finished and the handle is gone (see Spawned::erase).
+    let packet = unsafe { Spawned::erase(spawned) };
+    Ok(JoinHandle::new(packet, Fiber::new(id, name)))
+}
 
 use core::cell::UnsafeCell;
 use std::any::Any;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::handle::{AnyResult, ResultPacket, ResultSlot, publish};
+use crate::handle::{AnyResult, Fiber, JoinHandle, ResultPacket, ResultSlot, publish};
 use crate::loom::Arc;
 use crate::scheduler::Shared;
 use crate::scheduler::packet::Packet;
 use crate::scheduler::task::Entry;
-use crate::stack::Stack;
+use crate::stack::{Stack, usable_size};
 
 /// A spawned fiber's closure, its result packet and its scope's counter, in
 /// one allocation shared by the fiber (as its [`Entry`]) and its
