@@ -347,7 +347,7 @@ impl Runtime {
     /// # Panics
     ///
     /// When no stack can be mapped for it; use
-    /// [`fiber::Builder::spawn_on`] to get the error instead.
+    /// [`fiber::Builder::spawn_on`](crate::fiber::Builder::spawn_on) to get the error instead.
     ///
     /// # Examples
     ///

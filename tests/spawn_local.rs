@@ -103,36 +103,40 @@ fn pinned_fibers_never_change_thread() {
     assert_eq!(moved, 0, "pinned fibers resumed on another thread");
 }
 
-/// The same setup without pinning does migrate: the test above would see
-/// a broken pin.
+/// The same setup without pinning does migrate, so the test above would
+/// see a broken pin. Migration is likely, not promised, in any one run:
+/// the setup is retried, and only never seeing one fails.
 #[test]
 fn unpinned_fibers_do_migrate_in_that_setup() {
     let rt = rt(4);
-    let moved = rt.block_on(|| {
-        let stop = Arc::new(AtomicBool::new(false));
-        let hs = hogs(1, &stop);
-        let echo = outside_echo();
-        let movers: Vec<_> = (0..8)
-            .map(|_| {
-                let echo = echo.clone();
-                heddle::spawn(move || {
-                    let mut moved = 0;
-                    let mut last = me();
-                    for _ in 0..200 {
-                        wait_for_outside(&echo);
-                        moved += usize::from(me() != last);
-                        last = me();
-                    }
-                    moved
+    let migrated = (0..20).any(|_| {
+        let moved = rt.block_on(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let hs = hogs(1, &stop);
+            let echo = outside_echo();
+            let movers: Vec<_> = (0..8)
+                .map(|_| {
+                    let echo = echo.clone();
+                    heddle::spawn(move || {
+                        let mut moved = 0;
+                        let mut last = me();
+                        for _ in 0..200 {
+                            wait_for_outside(&echo);
+                            moved += usize::from(me() != last);
+                            last = me();
+                        }
+                        moved
+                    })
                 })
-            })
-            .collect();
-        let moved: usize = movers.into_iter().map(|h| h.join().unwrap()).sum();
-        stop.store(true, Ordering::Relaxed);
-        hs.into_iter().for_each(|h| drop(h.join()));
-        moved
+                .collect();
+            let moved: usize = movers.into_iter().map(|h| h.join().unwrap()).sum();
+            stop.store(true, Ordering::Relaxed);
+            hs.into_iter().for_each(|h| drop(h.join()));
+            moved
+        });
+        moved > 0
     });
-    assert!(moved > 0);
+    assert!(migrated, "unpinned fibers never changed thread in 20 tries");
 }
 
 /// `Rc` and `RefCell` shared between a caller and its pinned fibers, used
