@@ -214,43 +214,33 @@ fn mutex_contended(c: &mut Criterion) {
 /// to one compare-and-swap each way. std's and parking_lot's mutexes, from
 /// the same fiber, as peers.
 fn mutex_uncontended(c: &mut Criterion) {
+    /// `iters` runs of `lock_unlock` inside one fiber of `rt`.
+    fn in_a_fiber(
+        rt: &heddle::Runtime,
+        iters: u64,
+        lock_unlock: impl Fn() + Send + Sync,
+    ) -> Duration {
+        rt.block_on(|| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                lock_unlock();
+            }
+            start.elapsed()
+        })
+    }
     let mut g = c.benchmark_group("mutex_uncontended");
     let rt = heddle::Builder::new().workers(1).build().unwrap();
+    let m = heddle::sync::Mutex::new(0u64);
     g.bench_function("heddle_in_a_fiber", |b| {
-        let m = heddle::sync::Mutex::new(0u64);
-        b.iter_custom(|iters| {
-            rt.block_on(|| {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    *black_box(&m).lock() += 1;
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| in_a_fiber(&rt, iters, || *black_box(&m).lock() += 1))
     });
+    let m = std::sync::Mutex::new(0u64);
     g.bench_function("std_in_a_fiber", |b| {
-        let m = std::sync::Mutex::new(0u64);
-        b.iter_custom(|iters| {
-            rt.block_on(|| {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    *black_box(&m).lock().unwrap() += 1;
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| in_a_fiber(&rt, iters, || *black_box(&m).lock().unwrap() += 1))
     });
+    let m = parking_lot::Mutex::new(0u64);
     g.bench_function("parking_lot_in_a_fiber", |b| {
-        let m = parking_lot::Mutex::new(0u64);
-        b.iter_custom(|iters| {
-            rt.block_on(|| {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    *black_box(&m).lock() += 1;
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| in_a_fiber(&rt, iters, || *black_box(&m).lock() += 1))
     });
     g.finish();
 }

@@ -248,21 +248,12 @@ fn detached_result_that_panics_on_drop_aborts_with_std_wording() {
     }
 }
 
-#[inline(never)]
-fn recurse(depth: u64) -> u64 {
-    let buf = std::hint::black_box([depth as u8; 256]);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1) + buf[7] as u64
-}
-
 fn long_name_overflow() {
     let rt = rt(1);
     let name = "n".repeat(600);
     let h = heddle::fiber::Builder::new()
         .name(name)
-        .spawn_on(&rt, || recurse(0))
+        .spawn_on(&rt, || common::recurse(0))
         .unwrap();
     let _ = h.join();
 }

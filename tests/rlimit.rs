@@ -10,20 +10,6 @@ use std::sync::Arc;
 
 const ROLE: &str = "HEDDLE_RLIMIT_CHILD";
 
-fn vm_size() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: u64 = s
-        .lines()
-        .find(|l| l.starts_with("VmSize:"))
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    kib * 1024
-}
-
 fn set_as_limit(bytes: u64) {
     let lim = libc::rlimit {
         rlim_cur: bytes,
@@ -73,7 +59,7 @@ fn child() {
         std::thread::yield_now(); // make sure it is running before the limit
     }
     // Room for a few more slabs of stacks, not for a million stacks.
-    set_as_limit(vm_size() + (256 << 20));
+    set_as_limit(common::status_bytes("VmSize") as u64 + (256 << 20));
     let err = loop {
         if let Err(e) = spawn(&mut handles) {
             break e;

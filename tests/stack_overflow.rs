@@ -7,15 +7,6 @@
 
 mod common;
 
-#[inline(never)]
-fn recurse(depth: u64) -> u64 {
-    let buf = std::hint::black_box([depth as u8; 256]);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1) + buf[7] as u64
-}
-
 fn child(role: &str) {
     if role == "slab" {
         return slab_child();
@@ -30,7 +21,7 @@ fn child(role: &str) {
     } else {
         b
     };
-    let h = b.spawn_on(&rt, || recurse(0)).unwrap();
+    let h = b.spawn_on(&rt, || common::recurse(0)).unwrap();
     let _ = h.join();
     unreachable!("the overflow should have aborted the process");
 }
@@ -59,7 +50,7 @@ fn slab_child() {
     }
     let h = heddle::fiber::Builder::new()
         .name("slab-diver")
-        .spawn_on(&rt, || recurse(0))
+        .spawn_on(&rt, || common::recurse(0))
         .unwrap();
     let _ = h.join();
     unreachable!("the overflow should have aborted the process");
@@ -167,7 +158,7 @@ fn thread_child() {
     let t = std::thread::Builder::new()
         .name("victim".into())
         .stack_size(64 * 1024)
-        .spawn(|| recurse(0))
+        .spawn(|| common::recurse(0))
         .unwrap();
     let _ = t.join();
     unreachable!("the overflow should have aborted the process");

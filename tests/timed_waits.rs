@@ -149,20 +149,6 @@ fn a_timer_fires_while_its_worker_is_busy() {
     assert!(counted > 0, "the hog never ran on the sleeper's worker");
 }
 
-fn resident_bytes() -> usize {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: usize = s
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    kib * 1024
-}
-
 /// 500,000 `recv_timeout(1 h)` satisfied at once: their timers must not
 /// stay behind for the hour (before: +39 MB resident).
 #[test]
@@ -184,9 +170,9 @@ fn early_satisfied_timed_waits_leave_nothing_behind() {
             }
         };
         round(50_000); // warm up allocators and pools
-        let before = resident_bytes();
+        let before = common::status_bytes("VmRSS");
         round(500_000);
-        let grown = resident_bytes().saturating_sub(before);
+        let grown = common::status_bytes("VmRSS").saturating_sub(before);
         drop(tx);
         echo.join().unwrap();
         grown
@@ -212,12 +198,12 @@ fn timed_out_polls_leave_nothing_behind() {
     let r2 = rx.clone();
     rt.block_on(|| poll(&r2, 2_000));
     poll(&rx, 2_000);
-    let before = resident_bytes();
+    let before = common::status_bytes("VmRSS");
     let r3 = rx.clone();
     let fiber = rt.spawn(move || poll(&r3, 20_000));
     poll(&rx, 5_000);
     fiber.join().unwrap();
-    let grown = resident_bytes().saturating_sub(before);
+    let grown = common::status_bytes("VmRSS").saturating_sub(before);
     assert!(grown < 256 << 10, "resident memory grew by {grown} bytes");
     // And the channel still works.
     tx.send(5).unwrap();

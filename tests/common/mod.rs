@@ -88,3 +88,28 @@ pub(crate) fn run_child(entry: &str, role: &str, env: &[(&str, &str)]) -> ChildO
 pub(crate) fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
+
+/// A `/proc/self/status` size field (`VmRSS`, `VmSize`, ...), in bytes.
+pub(crate) fn status_bytes(field: &str) -> usize {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: usize = s
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+/// Recurse without end, 256 bytes of stack a frame: a stack overflow.
+#[inline(never)]
+pub(crate) fn recurse(depth: u64) -> u64 {
+    let buf = std::hint::black_box([depth as u8; 256]);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1) + buf[7] as u64
+}
