@@ -29,8 +29,7 @@ use std::time::{Duration, Instant};
 
 #[path = "peers/may.rs"]
 mod may_peer;
-#[path = "../examples/workloads/mod.rs"]
-mod workloads;
+use heddle_workloads as workloads;
 
 /// may's scheduler reads its worker count once, at its first spawn.
 fn may_one_worker() {

@@ -11,8 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
 
-#[path = "../examples/workloads/mod.rs"]
-mod workloads;
+use heddle_workloads as workloads;
 
 fn scaling(c: &mut Criterion) {
     let mut g = c.benchmark_group("scaling");

@@ -21,8 +21,7 @@ use std::time::Duration;
 
 #[path = "peers/may.rs"]
 mod may_peer;
-#[path = "../examples/workloads/mod.rs"]
-mod workloads;
+use heddle_workloads as workloads;
 
 const LEAVES: u64 = 1_000_000;
 

@@ -14,8 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "workloads/mod.rs"]
-mod workloads;
+use heddle_workloads as workloads;
 use workloads::arg;
 
 const MAX_ITER: u32 = 500;

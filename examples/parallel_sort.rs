@@ -17,8 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "workloads/mod.rs"]
-mod workloads;
+use heddle_workloads as workloads;
 use workloads::arg;
 
 /// Below this many elements, sort serially.

@@ -15,8 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "workloads/mod.rs"]
-mod workloads;
+use heddle_workloads as workloads;
 
 struct Opts {
     fibers: u64,

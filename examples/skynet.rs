@@ -17,8 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "workloads/mod.rs"]
-mod workloads;
+use heddle_workloads as workloads;
 use workloads::arg;
 
 /// Runs `f` `reps` times; returns (best, median), checking every result.

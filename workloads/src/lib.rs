@@ -1,18 +1,21 @@
-//! Workloads shared by the examples and the benches (each includes this file
-//! with `#[path]`), so an example and its bench measure the same code, and
-//! the examples' flag parser.
+//! Workloads shared by heddle's examples, benches and tests, so that an
+//! example, its bench and its test run the same code; and the examples'
+//! flag parser. A workspace member that is never published.
 //!
 //! - `scale_*`: the CPU-bound fiber of the scaling demo;
 //! - `skynet_*`: the skynet tree (every node has ten children and sums their
 //!   results; leaf `i` returns `i`) in heddle, `rayon::join` and
 //!   `rayon::scope` shapes;
 //! - `fib_*`: fork-join Fibonacci, heddle against rayon.
+//!
+//! Empty under `--cfg loom`: heddle's loom build has no runtime to run
+//! them on, and the models do not need them.
 
-#![allow(dead_code)]
+#![cfg(not(loom))]
 
 /// The value after `--flag` on the command line, or `default`. A missing or
 /// unparsable value exits with a message pointing at the example's docs.
-pub(crate) fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     let args: Vec<String> = std::env::args().collect();
     match args.iter().position(|a| a == name) {
         Some(i) => args
@@ -27,13 +30,13 @@ pub(crate) fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 /// The skynet sum of `size` leaves (numbered from 0).
-pub(crate) fn skynet_sum(size: u64) -> u64 {
+pub fn skynet_sum(size: u64) -> u64 {
     size * (size - 1) / 2
 }
 
 /// One unit of scaling work: 256 rounds of xorshift mixing over a 64-word
 /// buffer (about 25 us on the development machine).
-pub(crate) fn scale_unit(buf: &mut [u64; 64], seed: u64) -> u64 {
+pub fn scale_unit(buf: &mut [u64; 64], seed: u64) -> u64 {
     let mut x = seed | 1;
     for _ in 0..256 {
         for w in buf.iter_mut() {
@@ -48,7 +51,7 @@ pub(crate) fn scale_unit(buf: &mut [u64; 64], seed: u64) -> u64 {
 
 /// One fiber of the scaling demo: `work` units, yielding `yields` times
 /// along the way. Returns a checksum of the work.
-pub(crate) fn scale_fiber(id: u64, work: u64, yields: u64) -> u64 {
+pub fn scale_fiber(id: u64, work: u64, yields: u64) -> u64 {
     let mut buf = [id; 64];
     let mut acc = 0u64;
     let every = (work / yields.max(1)).max(1);
@@ -63,7 +66,7 @@ pub(crate) fn scale_fiber(id: u64, work: u64, yields: u64) -> u64 {
 
 /// The scaling workload: `fibers` fibers of [`scale_fiber`], spawned from
 /// the calling fiber and joined in order. Returns the XOR of their checksums.
-pub(crate) fn scale_all(fibers: u64, work: u64, yields: u64) -> u64 {
+pub fn scale_all(fibers: u64, work: u64, yields: u64) -> u64 {
     let hs: Vec<_> = (0..fibers)
         .map(|id| heddle::spawn(move || scale_fiber(id, work, yields)))
         .collect();
@@ -71,7 +74,7 @@ pub(crate) fn scale_all(fibers: u64, work: u64, yields: u64) -> u64 {
 }
 
 /// Skynet with one heddle fiber per node. Call inside a fiber.
-pub(crate) fn skynet_heddle(num: u64, size: u64) -> u64 {
+pub fn skynet_heddle(num: u64, size: u64) -> u64 {
     if size == 1 {
         return num;
     }
@@ -84,7 +87,7 @@ pub(crate) fn skynet_heddle(num: u64, size: u64) -> u64 {
 
 /// Skynet with `rayon::join`: each node splits its ten children in halves
 /// until one is left. Call inside a rayon pool.
-pub(crate) fn skynet_rayon_join(num: u64, size: u64) -> u64 {
+pub fn skynet_rayon_join(num: u64, size: u64) -> u64 {
     fn children(num: u64, step: u64, lo: u64, hi: u64) -> u64 {
         if hi - lo == 1 {
             return skynet_rayon_join(num + lo * step, step);
@@ -104,7 +107,7 @@ pub(crate) fn skynet_rayon_join(num: u64, size: u64) -> u64 {
 
 /// Skynet with `rayon::scope`: each node spawns its ten children into a
 /// scope, each writing its own slot. Call inside a rayon pool.
-pub(crate) fn skynet_rayon_scope(num: u64, size: u64) -> u64 {
+pub fn skynet_rayon_scope(num: u64, size: u64) -> u64 {
     if size == 1 {
         return num;
     }
@@ -119,7 +122,7 @@ pub(crate) fn skynet_rayon_scope(num: u64, size: u64) -> u64 {
 }
 
 /// Fibonacci by fork-join with `heddle::join`. Call inside a fiber.
-pub(crate) fn fib_heddle(n: u64) -> u64 {
+pub fn fib_heddle(n: u64) -> u64 {
     if n < 2 {
         return n;
     }
@@ -128,7 +131,7 @@ pub(crate) fn fib_heddle(n: u64) -> u64 {
 }
 
 /// Fibonacci by fork-join with `rayon::join`. Call inside a rayon pool.
-pub(crate) fn fib_rayon(n: u64) -> u64 {
+pub fn fib_rayon(n: u64) -> u64 {
     if n < 2 {
         return n;
     }
