@@ -1,5 +1,5 @@
 //! The scaling demo's CPU-bound workload (`examples/scale.rs`, shared code in
-//! `examples/workloads`), smaller: 200 fibers of 30 work units each (about
+//! `heddle-workloads`), smaller: 200 fibers of 30 work units each (about
 //! 0.75 ms), yielding 10 times, on 1 and 2 workers. The speedup is the ratio
 //! of the two medians.
 //!
