@@ -17,11 +17,10 @@
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 
-use core::cell::UnsafeCell;
-
 use crate::handle::{ResultPacket, publish, wait};
-use crate::loom::{Arc, AtomicBool, Ordering};
+use crate::loom::Arc;
 use crate::scheduler::Shared;
+use crate::scheduler::claim::Claim;
 use crate::scheduler::current;
 use crate::scheduler::packet::Packet;
 use crate::scheduler::task::Entry;
@@ -30,36 +29,6 @@ use crate::spawn::{Options, spawn_with};
 /// `join` runs its first closure inline only with at least this much stack
 /// left in the current fiber.
 pub const JOIN_INLINE_MIN: usize = 32 * 1024;
-
-/// The `b` of a [`join`], to be run exactly once: by the joiner, inline
-/// after `a` (when no other worker took it first), or by the fiber spawned
-/// for it (when a worker stole and started that fiber first).
-///
-/// | `taken` | `f`    | meaning                                   |
-/// |---------|--------|-------------------------------------------|
-/// | false   | Some   | nobody has claimed it yet                 |
-/// | true    | None   | claimed: the claimer runs or drops it     |
-struct Claim<B> {
-    taken: AtomicBool,
-    f: UnsafeCell<Option<B>>,
-}
-
-// SAFETY: the closure is moved out exactly once, by whoever wins `taken`.
-unsafe impl<B: Send> Sync for Claim<B> {}
-
-impl<B> Claim<B> {
-    fn claim(&self) -> Option<B> {
-        if self.taken.swap(true, Ordering::AcqRel) {
-            return None;
-        }
-        // SAFETY: we won the swap, so nobody else reads or writes `f`.
-        unsafe { (*self.f.get()).take() }
-    }
-
-    fn is_taken(&self) -> bool {
-        self.taken.load(Ordering::Acquire)
-    }
-}
 
 /// The fiber spawned for a `join`'s `b`.
 struct JoinB<B, RB> {
@@ -137,10 +106,7 @@ where
     RA: Send,
     RB: Send,
 {
-    let claim = Arc::new(Claim {
-        taken: AtomicBool::new(false),
-        f: UnsafeCell::new(Some(b)),
-    });
+    let claim = Arc::new(Claim::new(b));
     let packet = Arc::new(Packet::new());
     let entry = Arc::new(JoinB {
         claim: claim.clone(),

@@ -10,6 +10,7 @@
 //! - `park.rs`: how a fiber blocks without racing its waker;
 //! - `packet.rs`: the join latch between a fiber and its `JoinHandle`;
 //! - `once.rs`: a waker claimed by the first of a wait list and a timer;
+//! - `claim.rs`: a `join`'s `b`, run by whoever claims it first;
 //! - `timers.rs`: timed waits, fired by their worker or the keeper thread;
 //! - `handoff.rs`: giving a worker to a new thread while a fiber blocks
 //!   its own (what keeps `thread::panicking()` per fiber);
@@ -17,6 +18,7 @@
 //!   looks for work; `suspend.rs`, how a fiber gives it back;
 //!   `current.rs`, how code finds its worker.
 
+pub(crate) mod claim;
 pub(crate) mod live;
 pub(crate) mod once;
 pub(crate) mod packet;
