@@ -8,8 +8,8 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-fn stress(workers: usize) {
-    let rt = common::rt(workers);
+/// One storm; returns how many yields resumed on another thread.
+fn storm(rt: &heddle::Runtime) -> u64 {
     let migrations = Arc::new(AtomicU64::new(0));
     let m = migrations.clone();
     let total = rt.block_on(move || {
@@ -40,10 +40,15 @@ fn stress(workers: usize) {
         hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
     });
     assert_eq!(total, 2000 * 4950 + 2000 * 1999 / 2);
-    assert!(
-        migrations.load(Ordering::Relaxed) > 0,
-        "{workers} workers: no fiber ever migrated"
-    );
+    migrations.load(Ordering::Relaxed)
+}
+
+/// Storms until one saw a migration (likely in any one, not promised:
+/// busy workers steal nothing), checking every storm's results.
+fn stress(workers: usize) {
+    let rt = common::rt(workers);
+    let migrated = (0..10).any(|_| storm(&rt) > 0);
+    assert!(migrated, "{workers} workers: no fiber migrated in 10 storms");
 }
 
 #[test]
