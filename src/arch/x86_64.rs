@@ -43,8 +43,8 @@
 //! set by any inexact float operation). `ldmxcsr` with a value different from
 //! the current one is slow (it serialises), and after any float arithmetic
 //! the status flags of the two sides differ. Loading unconditionally made a
-//! round trip cost 60-100 ns instead of 7 ns on the development machine once
-//! the thread had done float math. So [`switch`] compares control bits and
+//! round trip an order of magnitude slower once the thread had done float
+//! math (figures in `BENCHMARKS.md`). So [`switch`] compares control bits and
 //! loads MXCSR (and the x87 control word, likewise) only when they differ:
 //! the ABI's guarantee holds, and the common case costs a compare.
 //!
@@ -78,10 +78,10 @@
 //!
 //! A `ret` is predicted by the CPU's return-stack buffer, which assumes each
 //! `ret` goes back to the matching `call`. A context switch breaks that
-//! pairing on every switch, so each `ret` mispredicts (about 23 ns per round
-//! trip on the development machine). An indirect `jmp` is predicted by the
-//! branch target buffer instead, which learns the switch's targets (about
-//! 4 ns per round trip). `benches/switch.rs` measures both.
+//! pairing on every switch, so each `ret` mispredicts. An indirect `jmp` is
+//! predicted by the branch target buffer instead, which learns the switch's
+//! targets. `benches/switch.rs` measures both (`switch_round_trip/*/ret`
+//! against `*/pop_jmp`; figures in `BENCHMARKS.md`).
 
 use core::arch::naked_asm;
 

@@ -4,8 +4,8 @@
 //! waits until none is, and spawn maps stack slots ahead of need (so a spawn
 //! fails with `io::Error` instead of a fiber failing later). One atomic
 //! counter, bumped by every spawn and every retire, is one cache line that
-//! every worker writes: on the 2-core machine it cost more than half of a
-//! 2-worker skynet run (1.1 M fibers: 197 ms with it, 87 ms without).
+//! every worker writes, and it cost more than half of a 2-worker skynet run
+//! (figures in `BENCHMARKS.md`).
 //!
 //! So each worker keeps a private [`Credit`]: counts it has already added to
 //! the shared total and may hand out without touching it.

@@ -30,10 +30,9 @@ use crate::loom::Arc;
 ///   that its thread's panic count stays with it, and blocks as a thread.
 /// - A detached fiber that is done unwinding goes home first and is
 ///   resumed by a worker, attached again, and blocks as a fiber.
-// Not inlined: inlined into `yield_now`, it made a yield round trip about
-// 10 ns slower on the development VM (0.23 s -> 0.33 s for 10 M yields)
-// while executing fewer instructions, a code-layout effect around the
-// switch.
+// Not inlined: inlined into `yield_now`, it made a yield round trip
+// markedly slower while executing fewer instructions, a code-layout effect
+// around the switch (figures in `BENCHMARKS.md`).
 #[inline(never)]
 pub(crate) fn block_as_fiber() -> bool {
     let attached = in_fiber();
