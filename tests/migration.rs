@@ -48,7 +48,10 @@ fn storm(rt: &heddle::Runtime) -> u64 {
 fn stress(workers: usize) {
     let rt = common::rt(workers);
     let migrated = (0..10).any(|_| storm(&rt) > 0);
-    assert!(migrated, "{workers} workers: no fiber migrated in 10 storms");
+    assert!(
+        migrated,
+        "{workers} workers: no fiber migrated in 10 storms"
+    );
 }
 
 #[test]

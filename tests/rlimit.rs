@@ -5,10 +5,7 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
-
-const ROLE: &str = "HEDDLE_RLIMIT_CHILD";
 
 fn set_as_limit(bytes: u64) {
     let lim = libc::rlimit {
@@ -87,38 +84,16 @@ fn child() {
 
 #[test]
 fn rlimit_child_entry() {
-    if std::env::var(ROLE).is_ok() {
+    if common::child_role().is_some() {
         child();
     }
 }
 
 #[test]
 fn low_address_space_limit_gives_an_error_and_the_runtime_carries_on() {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "rlimit_child_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Never hang the suite: the child gets two minutes.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the child did not finish in 120 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child failed: {stdout}\n{stderr}");
+    let out = common::run_child("rlimit_child_entry", "1", &[]);
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
+    assert_eq!(out.code, Some(0), "child failed: {stdout}\n{stderr}");
     assert!(
         stdout.contains("CHILD-OK"),
         "child did not finish: {stdout}\n{stderr}"

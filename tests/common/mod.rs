@@ -66,16 +66,31 @@ pub(crate) fn child_role() -> Option<String> {
 
 /// Re-execute this test binary running only the test `entry`, with
 /// `role` in [`ROLE`] and `env` added, and wait for it (rayon's trick).
+/// A child still running after two minutes is killed and the test fails:
+/// a hang must never stall the suite.
 pub(crate) fn run_child(entry: &str, role: &str, env: &[(&str, &str)]) -> ChildOutcome {
     use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", entry, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role);
+        .env(ROLE, role)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("child {entry} ({role}) did not finish in 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
     ChildOutcome {
         signal: out.status.signal(),
         code: out.status.code(),
