@@ -358,10 +358,10 @@ where
 /// duration past `Instant`'s range (`Duration::MAX`) sleeps for good, as
 /// `std::thread::sleep` does.
 ///
-/// Timers are per worker: the worker that parked the fiber wakes it, from
-/// its loop or from its idle park's timeout. Like every wait in a
-/// cooperative runtime, a wake-up can be late if that worker is busy with a
-/// fiber that does not yield.
+/// The fiber's timer is fired by its worker between fibers, or by the
+/// runtime's timer thread when that worker is busy or asleep; another
+/// worker then runs the fiber. A pinned fiber (`spawn_local`) can only
+/// run on its own worker, so its wake-up waits for that worker.
 ///
 /// # Examples
 ///

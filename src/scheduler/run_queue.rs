@@ -73,7 +73,7 @@
 //! the woken and the fresh bounds in scheduling decisions.
 //!
 //! Fibers in the injector are reached every `INJECTOR_EVERY` picks
-//! (worker.rs), fibers pinned to the worker every other pick while there
+//! (find.rs), fibers pinned to the worker every other pick while there
 //! are any; so the bounds hold for them too, with those factors.
 //!
 //! # Hand-off rule
