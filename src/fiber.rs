@@ -420,3 +420,46 @@ pub fn yield_now() {
         std::thread::yield_now();
     }
 }
+
+/// Run `f`, which may block its OS thread (a blocking system call, a C
+/// library call, a long computation that cannot yield), without holding
+/// up the other fibers of the current worker.
+///
+/// Inside a fiber, the worker's run queue, timers and other fibers are
+/// first handed to a spare thread (pooled, at most
+/// [`Builder::max_blocking_threads`](crate::Builder::max_blocking_threads)
+/// of them), which runs them meanwhile; `f` then runs on the current OS
+/// thread, and heddle's own blocking calls inside it (channels, locks,
+/// `sleep`, `yield_now`) block that thread too. When `f` returns, the fiber
+/// carries on as an ordinary fiber, possibly on another worker. A panic in
+/// `f` unwinds the fiber as usual.
+///
+/// `f` runs in place, with the worker waiting for it, outside a fiber (it
+/// is then just a call), on a worker that hosts pinned fibers (they must
+/// not change thread), and when no spare thread can be had.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = heddle::Builder::new().workers(1).build()?;
+/// let (ticks, v) = rt.block_on(|| {
+///     let ticker = heddle::spawn(|| {
+///         (0..10).map(|_| heddle::sleep(Duration::from_millis(1))).count()
+///     });
+///     // Blocks this thread; the one worker keeps running the ticker.
+///     let v = heddle::blocking(|| {
+///         std::thread::sleep(Duration::from_millis(50));
+///         42
+///     });
+///     (ticker.join().unwrap(), v)
+/// });
+/// assert_eq!((ticks, v), (10, 42));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn blocking<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R,
+{
+    suspend::blocking(f)
+}

@@ -197,13 +197,15 @@ mod stack;
 pub mod __bench;
 
 #[cfg(not(loom))]
-pub use crate::fiber::{sleep, spawn, spawn_local, yield_now};
+pub use crate::fiber::{blocking, sleep, spawn, spawn_local, yield_now};
 #[cfg(not(loom))]
 pub use crate::handle::JoinHandle;
 #[cfg(not(loom))]
 pub use crate::join::{JOIN_INLINE_MIN, join};
 #[cfg(not(loom))]
-pub use crate::runtime::{Builder, DEFAULT_STACK_SIZE, MAX_WORKERS, Runtime, WorkerStats};
+pub use crate::runtime::{
+    Builder, DEFAULT_MAX_BLOCKING_THREADS, DEFAULT_STACK_SIZE, MAX_WORKERS, Runtime, WorkerStats,
+};
 #[cfg(not(loom))]
 pub use crate::scope::{Scope, ScopedJoinHandle, scope};
 #[cfg(not(loom))]

@@ -8,7 +8,8 @@ use std::panic;
 use crate::handle::JoinHandle;
 use crate::loom::Arc;
 use crate::scheduler::run_queue::{Injector, RunQueue};
-use crate::scheduler::worker::{self, Worker, WorkerRef};
+use crate::scheduler::spare;
+use crate::scheduler::worker::{Worker, WorkerRef};
 use crate::scheduler::{Shared, StatsCell};
 use crate::spawn::{Options, spawn_with};
 use crate::stack;
@@ -32,6 +33,10 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// is allocated for it.
 pub const MAX_WORKERS: usize = 1 << 16;
 
+/// Default of [`Builder::max_blocking_threads`]: 512 (tokio's default for
+/// its blocking pool).
+pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+
 /// Configuration for a [`Runtime`], in the manner of `std::thread::Builder`.
 ///
 /// # Examples
@@ -47,6 +52,7 @@ pub struct Builder {
     workers: Option<usize>,
     stack_size: usize,
     thread_name: String,
+    max_blocking_threads: usize,
 }
 
 impl Default for Builder {
@@ -70,6 +76,7 @@ impl Builder {
             workers: None,
             stack_size: DEFAULT_STACK_SIZE,
             thread_name: "heddle-worker".into(),
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
         }
     }
 
@@ -117,6 +124,25 @@ impl Builder {
         self
     }
 
+    /// Most threads the runtime starts beyond its workers (default
+    /// [`DEFAULT_MAX_BLOCKING_THREADS`]). They take a worker over while its
+    /// thread is blocked in [`blocking`](crate::blocking) (or by a fiber
+    /// that blocks while unwinding), and wait as spares for the next
+    /// hand-off afterwards. At the cap, `blocking` runs its closure in
+    /// place and the worker waits for it; 0 turns hand-offs off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).max_blocking_threads(4).build()?;
+    /// assert_eq!(rt.block_on(|| heddle::blocking(|| 2 + 2)), 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.max_blocking_threads = n;
+        self
+    }
+
     /// Start the worker threads.
     ///
     /// # Errors
@@ -160,7 +186,12 @@ impl Builder {
         crate::overflow::install_handler();
         let queues: Vec<RunQueue<_>> = (0..workers).map(|_| RunQueue::new()).collect();
         let stealers = queues.iter().map(|q| q.stealer()).collect();
-        let shared = Arc::new(Shared::new(Injector::new(), stealers, stack_size));
+        let shared = Arc::new(Shared::new(
+            Injector::new(),
+            stealers,
+            stack_size,
+            self.max_blocking_threads,
+        ));
         let keeper = std::thread::Builder::new()
             .name(format!("{}-timers", self.thread_name))
             .spawn({
@@ -174,10 +205,10 @@ impl Builder {
         };
         for (index, queue) in queues.into_iter().enumerate() {
             let shared = shared.clone();
-            let worker = WorkerRef::new(Worker::new(index, shared, queue));
+            let worker = WorkerRef::new(Worker::new(index, shared.clone(), queue));
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
-                .spawn(move || worker::drive(worker));
+                .spawn(move || spare::driver_main(&shared, worker));
             match spawned {
                 Ok(h) => rt.threads.push(h),
                 // Dropping `rt` shuts down the workers already started.
@@ -454,6 +485,7 @@ fn shut_down(
     shared.live.wait_quiet();
     shared.shutdown.store(true, crate::loom::Ordering::SeqCst);
     shared.sleep.wake_all();
+    shared.spares.close();
     for t in threads {
         let _ = t.join();
     }

@@ -1,5 +1,8 @@
-//! Handing a worker to a new thread, so that a fiber can block its own OS
-//! thread: what keeps `std::thread::panicking()` per fiber.
+//! Handing a worker to another thread, so that a fiber can block its own
+//! OS thread: what keeps `std::thread::panicking()` per fiber, and what
+//! `heddle::blocking` does around its closure. The thread that takes the
+//! worker over is a pooled spare, or a new one under the runtime's cap
+//! (spare.rs).
 //!
 //! # Why
 //!
@@ -42,9 +45,10 @@
 //!    (other workers still steal W's ordinary fibers);
 //! 2. copy W's saved loop context (`home`: T0's worker loop, suspended in
 //!    `run_task` since it switched into F) and clear `W.current`;
-//! 3. spawn thread T1 with a new reference to W; T1 runs W's loop from the
-//!    top. The spawn orders every write of T0 to W before T1's first read,
-//!    and T0 never touches W's fields again;
+//! 3. hand a new reference to W to thread T1, an idle spare or a new
+//!    thread (spare.rs); T1 runs W's loop from the top. The spare's job
+//!    lock (or the spawn) orders every write of T0 to W before T1's first
+//!    read, and T0 never touches W's fields again;
 //! 4. on T0: `CURRENT = null`, `DETACHED = { home, runtime }`.
 //!
 //! F now runs on T0 as a thread would: `in_fiber()` is false, so blocking
@@ -52,8 +56,12 @@
 //! user: `fiber::current()`, `spawn` and `scope` reach its runtime through
 //! `DETACHED`.
 //!
-//! Go home (on T0, F detached, `panicking()` false again, at its next
-//! block or yield; or F finished):
+//! Inside `heddle::blocking`, F also stays detached while its closure
+//! runs (`in_blocking`), unwinding or not; it goes home when the closure
+//! returns.
+//!
+//! Go home (on T0, F detached, `panicking()` false again and not inside
+//! `blocking`, at its next block or yield; or F finished):
 //!
 //! 1. F records why (`Rejoin` or `Finished`) in `DETACHED` and switches to
 //!    `home`;
@@ -62,7 +70,8 @@
 //!    saved: `Rejoin` pushes F to the runtime's injector (any worker may
 //!    take it, and F then carries on as an attached fiber); `Finished`
 //!    retires F into the runtime's shared stack list and live count;
-//! 3. the frame returns out of W's loop and T0 ends.
+//! 3. the frame returns out of W's loop, and T0 becomes a spare that
+//!    waits to drive the next worker handed off (spare.rs).
 //!
 //! The fiber's context is published (injector) only after the switch that
 //! saved it, as everywhere else (invariant 2 of `README.md`).
@@ -102,6 +111,9 @@ pub(crate) struct Detached {
     pub(crate) shared: Arc<Shared>,
     /// Written by the fiber just before it goes home.
     why: Cell<GoHome>,
+    /// Inside `heddle::blocking`: heddle's own waits block this thread
+    /// too, instead of going home.
+    pub(crate) in_blocking: Cell<bool>,
 }
 
 thread_local! {
@@ -124,9 +136,10 @@ pub(crate) fn detached_task() -> Option<*mut super::task::Task> {
     detached().map(|d| d.task)
 }
 
-/// Step 1-4 of "Detach": give worker `w` to a new thread. Returns false
-/// (and changes nothing) if `w` hosts pinned fibers or no thread could be
-/// started; the caller then blocks its thread with `w` waiting for it.
+/// Step 1-4 of "Detach": give worker `w` to a spare or new thread
+/// (spare.rs). Returns false (and changes nothing) if `w` hosts pinned
+/// fibers or no thread could be had (the runtime's `max_blocking_threads`
+/// are busy); the caller then blocks its thread with `w` waiting for it.
 pub(crate) fn detach(w: &Worker) -> bool {
     if w.hosts_pinned() {
         return false;
@@ -135,20 +148,13 @@ pub(crate) fn detach(w: &Worker) -> bool {
     let home = w.loop_rsp();
     let next = w.new_ref();
     let name = std::thread::current().name().map(String::from);
-    let mut builder = std::thread::Builder::new();
-    if let Some(name) = name {
-        builder = builder.name(name);
-    }
-    // Clear `current` before the new thread can start reading W.
+    // Clear `current` before the taking thread can start reading W.
     w.clear_running();
     let shared = w.shared.clone();
-    match builder.spawn(move || worker::drive(next)) {
-        Ok(handle) => shared.register_driver(handle),
-        Err(_) => {
-            // Undo: W stays with this thread, which blocks with it.
-            w.set_running(task);
-            return false;
-        }
+    if !shared.spares.hand(&shared, next, name) {
+        // Undo: W stays with this thread, which blocks with it.
+        w.set_running(task);
+        return false;
     }
     // From here on `w` belongs to the new thread: do not touch it.
     let record = Box::new(Detached {
@@ -156,6 +162,7 @@ pub(crate) fn detach(w: &Worker) -> bool {
         task,
         shared,
         why: Cell::new(GoHome::Rejoin),
+        in_blocking: Cell::new(false),
     });
     DETACHED.with(|d| d.set(Box::into_raw(record)));
     current::leave_worker();

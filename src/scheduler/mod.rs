@@ -13,7 +13,8 @@
 //! - `claim.rs`: a `join`'s `b`, run by whoever claims it first;
 //! - `timers.rs`: timed waits, fired by their worker or the keeper thread;
 //! - `handoff.rs`: giving a worker to a new thread while a fiber blocks
-//!   its own (what keeps `thread::panicking()` per fiber);
+//!   its own (what keeps `thread::panicking()` per fiber, and what
+//!   `blocking` uses); `spare.rs`, the pooled threads that take over;
 //! - `worker.rs`: the loop that ties them together; `find.rs`, where it
 //!   looks for work; `suspend.rs`, how a fiber gives it back;
 //!   `current.rs`, how code finds its worker.
@@ -34,6 +35,8 @@ mod find;
 pub(crate) mod handoff;
 #[cfg(not(loom))]
 pub(crate) mod park;
+#[cfg(not(loom))]
+pub(crate) mod spare;
 #[cfg(not(loom))]
 pub(crate) mod suspend;
 #[cfg(not(loom))]

@@ -9,6 +9,7 @@ use crossbeam_utils::CachePadded;
 use super::live::Live;
 use super::run_queue::{Injector, RunQueueStealer};
 use super::sleep::Sleep;
+use super::spare::Spares;
 use super::task::{Entry, Task, TaskRef, UNPINNED};
 use super::timers::Timers;
 use super::worker;
@@ -25,6 +26,7 @@ use crate::stack::{POOL_MAX, POOL_REFILL, Stack, StackAllocator};
 /// | `pinned[i]`  | anyone waking a fiber pinned to i | worker i only     |
 /// | `sleep`      | see sleep.rs                   | see sleep.rs         |
 /// | `timers`     | see timers.rs                  | see timers.rs        |
+/// | `spares`     | see spare.rs                   | see spare.rs         |
 /// | `stacks`     | workers (slab refills)         | workers, spawners    |
 /// | `live`       | see live.rs                    | spawn, runtime drop  |
 /// | `shutdown`   | runtime drop                   | workers              |
@@ -40,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) sleep: Sleep,
     /// Timed waits, a shard per worker (timers.rs).
     pub(crate) timers: Timers,
+    /// Spare threads for hand-offs (spare.rs).
+    pub(crate) spares: Spares,
     pub(crate) stacks: StackAllocator,
     /// Fibers spawned and not yet retired (plus worker credit).
     pub(crate) live: Live,
@@ -57,6 +61,7 @@ impl Shared {
         injector: Injector<TaskRef>,
         stealers: Box<[RunQueueStealer<TaskRef>]>,
         stack_size: usize,
+        max_blocking_threads: usize,
     ) -> Self {
         let workers = stealers.len();
         Shared {
@@ -64,6 +69,7 @@ impl Shared {
             pinned: (0..workers).map(|_| Injector::new()).collect(),
             sleep: Sleep::new(workers),
             timers: Timers::new(workers),
+            spares: Spares::new(max_blocking_threads),
             stacks: StackAllocator::new(stack_size),
             live: Live::new(),
             stack_slack: workers * (POOL_MAX + POOL_REFILL) + Live::slack(workers),

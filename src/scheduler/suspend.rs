@@ -52,11 +52,44 @@ fn block_as_fiber_slow(attached: bool) -> bool {
         // way, block the thread.
         return false;
     }
-    if handoff::detached().is_some() && !std::thread::panicking() {
+    if handoff::detached().is_some_and(|d| !d.in_blocking.get()) && !std::thread::panicking() {
         handoff::go_home(handoff::GoHome::Rejoin);
         return true;
     }
     false
+}
+
+/// Run `f` with this fiber's worker handed to another thread, so that `f`
+/// may block this OS thread (the public `heddle::blocking`). Outside a
+/// fiber, on a worker that hosts pinned fibers, or with no thread to take
+/// the worker, `f` runs in place.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    if !in_fiber() {
+        return f();
+    }
+    let w = current();
+    // SAFETY: in a fiber, CURRENT is this thread's live Worker.
+    if !handoff::detach(unsafe { &*w }) {
+        return f();
+    }
+    /// Ends the blocking region even if `f` unwinds: the fiber then goes on
+    /// unwinding detached and rejoins once it is done (handoff.rs).
+    struct EndBlocking;
+    impl Drop for EndBlocking {
+        fn drop(&mut self) {
+            if let Some(d) = handoff::detached() {
+                d.in_blocking.set(false);
+            }
+        }
+    }
+    if let Some(d) = handoff::detached() {
+        d.in_blocking.set(true);
+    }
+    let end = EndBlocking;
+    let r = f();
+    drop(end);
+    handoff::go_home(handoff::GoHome::Rejoin);
+    r
 }
 
 /// What a fiber asked for when it switched back to its worker.

@@ -62,7 +62,7 @@ const TASK_CACHE: usize = 64;
 
 /// How a thread's run of a worker's loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
+pub(crate) enum Exit {
     /// The runtime shut down: this thread was the worker's last driver.
     Shutdown,
     /// This thread gave the worker to another (handoff.rs).
@@ -81,6 +81,12 @@ pub(crate) struct WorkerRef(Arc<Worker>);
 // only at a hand-off, after which the old driver never touches the worker.
 unsafe impl Send for WorkerRef {}
 
+impl std::fmt::Debug for WorkerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl WorkerRef {
     // Not Send + Sync: the Arc is shared by a worker's successive drivers,
     // one at a time (see the type's docs), never used from two at once.
@@ -90,17 +96,20 @@ impl WorkerRef {
     }
 }
 
-/// A worker thread's body: drive `worker` until shutdown or a hand-off.
-pub(crate) fn drive(worker: WorkerRef) {
+/// Drive `worker` on this thread until shutdown or a hand-off (spare.rs's
+/// `driver_main` calls this).
+pub(crate) fn drive(worker: WorkerRef) -> Exit {
     let guard = AbortOnUnwind("a heddle worker's scheduling loop panicked");
     let w = &*worker.0;
     current::enter_worker(w);
     let _alt = AltStack::ensure();
-    if w.run_loop() == Exit::Shutdown {
+    let exit = w.run_loop();
+    if exit == Exit::Shutdown {
         w.stacks.borrow_mut().drain_into(&w.shared.stacks);
     }
     current::leave_worker();
     core::mem::forget(guard);
+    exit
 }
 
 /// Retire a fiber on a thread that drives no worker (handoff.rs): its
