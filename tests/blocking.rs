@@ -123,3 +123,66 @@ fn max_blocking_threads_zero_runs_in_place() {
     assert_eq!(v, 3);
     assert!(same);
 }
+
+/// `blocking` called while unwinding (from a `Drop`): the fiber must not
+/// rejoin its worker still unwinding, or other fibers would see its panic.
+#[test]
+fn blocking_inside_an_unwinding_drop_keeps_panicking_per_fiber() {
+    struct BlockOnDrop;
+    impl Drop for BlockOnDrop {
+        fn drop(&mut self) {
+            heddle::blocking(|| std::thread::sleep(Duration::from_millis(5)));
+            heddle::yield_now();
+            heddle::sleep(Duration::from_millis(2));
+        }
+    }
+    let rt = rt(1);
+    let seen = rt.block_on(|| {
+        let seen = Arc::new(AtomicU32::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s2, st2) = (seen.clone(), stop.clone());
+        let watcher = heddle::spawn(move || {
+            while !st2.load(Ordering::Relaxed) {
+                s2.fetch_add(u32::from(std::thread::panicking()), Ordering::Relaxed);
+                heddle::yield_now();
+            }
+        });
+        let h = heddle::spawn(|| {
+            let _g = BlockOnDrop;
+            panic!("unwinding through blocking");
+        });
+        assert_eq!(
+            panic_message(&*h.join().unwrap_err()),
+            "unwinding through blocking"
+        );
+        stop.store(true, Ordering::Relaxed);
+        watcher.join().unwrap();
+        seen.load(Ordering::Relaxed)
+    });
+    assert_eq!(seen, 0, "fibers saw panicking() == true");
+    // The per-thread counts balance: a panic raised later sees itself.
+    // (With a count skewed to -1 on some thread, a panic there would read
+    // 0 while it unwinds; with no panic in flight std's global count hides
+    // any skew, so the check needs one.)
+    struct SeesItself(Arc<AtomicU32>);
+    impl Drop for SeesItself {
+        fn drop(&mut self) {
+            self.0
+                .fetch_add(u32::from(std::thread::panicking()), Ordering::Relaxed);
+        }
+    }
+    let saw = Arc::new(AtomicU32::new(0));
+    for _ in 0..50 {
+        let saw = saw.clone();
+        let r = rt.spawn(move || {
+            let _g = SeesItself(saw);
+            panic!("expected: a later panic");
+        });
+        assert!(r.join().is_err());
+    }
+    assert_eq!(
+        saw.load(Ordering::Relaxed),
+        50,
+        "a later panic did not see itself"
+    );
+}

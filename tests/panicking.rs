@@ -167,6 +167,24 @@ fn panic_counts_balance_after_suspended_unwinds() {
     assert_eq!(panicking, 0, "fibers saw a panic that was not theirs");
     assert!(!std_lock.is_poisoned());
     assert_eq!(*std_lock.lock().unwrap(), 200);
+    // With no panic in flight std's global count hides a skewed thread
+    // count, so also raise panics: each must see itself while it unwinds.
+    let saw = Arc::new(AtomicUsize::new(0));
+    let later: Vec<_> = (0..100)
+        .map(|_| {
+            let saw = saw.clone();
+            rt.spawn(move || {
+                let _g = OnUnwind(move || {
+                    saw.fetch_add(1, Ordering::Relaxed);
+                });
+                panic!("expected: a later panic");
+            })
+        })
+        .collect();
+    for h in later {
+        assert!(h.join().is_err());
+    }
+    assert_eq!(saw.load(Ordering::Relaxed), 100);
 }
 
 /// A fiber whose unwinding waits keeps working as a fiber: it knows who

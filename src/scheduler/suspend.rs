@@ -88,7 +88,12 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     let end = EndBlocking;
     let r = f();
     drop(end);
-    handoff::go_home(handoff::GoHome::Rejoin);
+    // Called from a `Drop` while unwinding, the fiber must not rejoin a
+    // worker yet: its thread holds its panic count (handoff.rs). It stays
+    // detached, and goes home once it is done unwinding.
+    if !std::thread::panicking() {
+        handoff::go_home(handoff::GoHome::Rejoin);
+    }
     r
 }
 
