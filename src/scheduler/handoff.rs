@@ -140,18 +140,18 @@ pub(crate) fn detached_task() -> Option<*mut super::task::Task> {
 /// (spare.rs). Returns false (and changes nothing) if `w` hosts pinned
 /// fibers or no thread could be had (the runtime's `max_blocking_threads`
 /// are busy); the caller then blocks its thread with `w` waiting for it.
-pub(crate) fn detach(w: &Worker) -> bool {
+/// `in_blocking`: detaching for `heddle::blocking` (see `Detached`).
+pub(crate) fn detach(w: &Worker, in_blocking: bool) -> bool {
     if w.hosts_pinned() {
         return false;
     }
     let task = w.running().expect("detach outside a fiber");
     let home = w.loop_rsp();
     let next = w.new_ref();
-    let name = std::thread::current().name().map(String::from);
     // Clear `current` before the taking thread can start reading W.
     w.clear_running();
     let shared = w.shared.clone();
-    if !shared.spares.hand(&shared, next, name) {
+    if !shared.spares.hand(&shared, next) {
         // Undo: W stays with this thread, which blocks with it.
         w.set_running(task);
         return false;
@@ -162,7 +162,7 @@ pub(crate) fn detach(w: &Worker) -> bool {
         task,
         shared,
         why: Cell::new(GoHome::Rejoin),
-        in_blocking: Cell::new(false),
+        in_blocking: Cell::new(in_blocking),
     });
     DETACHED.with(|d| d.set(Box::into_raw(record)));
     current::leave_worker();

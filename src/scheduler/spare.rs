@@ -54,8 +54,9 @@ impl Spares {
     }
 
     /// Give worker `next` to a spare thread, or to a new one while under the
-    /// cap. Returns false (and drops `next`) if neither can be had.
-    pub(crate) fn hand(&self, shared: &Arc<Shared>, next: WorkerRef, name: Option<String>) -> bool {
+    /// cap (named like the calling thread, whose worker it takes). Returns
+    /// false (and drops `next`) if neither can be had.
+    pub(crate) fn hand(&self, shared: &Arc<Shared>, next: WorkerRef) -> bool {
         let spare = self.idle.lock().pop();
         if let Some(spare) = spare {
             *spare.job.lock() = Some(next);
@@ -76,8 +77,8 @@ impl Spares {
             }
         }
         let mut builder = std::thread::Builder::new();
-        if let Some(name) = name {
-            builder = builder.name(name);
+        if let Some(name) = std::thread::current().name() {
+            builder = builder.name(name.into());
         }
         let owner = shared.clone();
         match builder.spawn(move || driver_main(&owner, next)) {

@@ -47,7 +47,7 @@ fn block_as_fiber_slow(attached: bool) -> bool {
     if attached {
         let w = current();
         // SAFETY: in a fiber, CURRENT is this thread's live Worker.
-        handoff::detach(unsafe { &*w });
+        handoff::detach(unsafe { &*w }, false);
         // Detached, or refused (the worker waits for this thread): either
         // way, block the thread.
         return false;
@@ -69,7 +69,7 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     }
     let w = current();
     // SAFETY: in a fiber, CURRENT is this thread's live Worker.
-    if !handoff::detach(unsafe { &*w }) {
+    if !handoff::detach(unsafe { &*w }, true) {
         return f();
     }
     /// Ends the blocking region even if `f` unwinds: the fiber then goes on
@@ -81,9 +81,6 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
                 d.in_blocking.set(false);
             }
         }
-    }
-    if let Some(d) = handoff::detached() {
-        d.in_blocking.set(true);
     }
     let end = EndBlocking;
     let r = f();
@@ -194,34 +191,40 @@ pub(crate) fn schedule(task: TaskRef) {
     // SAFETY: `shared` outlives every live fiber of its runtime (task.rs),
     // and we own the TaskRef, so its fields hold still.
     let (shared, pinned) = unsafe { (&*(*task.as_ptr()).shared, (*task.as_ptr()).pinned_to()) };
-    let local = local_worker(shared);
-    if let Some(home) = pinned {
-        if local.is_some_and(|w| w.index == home) {
-            shared.pinned[home].push(task); // we run there: we will see it
-            return;
+    let Some(w) = local_worker(shared) else {
+        // From outside the runtime: once the task is pushed, its fiber may
+        // run, finish and let the runtime drop before we are done
+        // notifying, so hold a reference of our own.
+        let shared = hold_runtime(shared);
+        match pinned {
+            Some(home) => {
+                shared.pinned[home].push(task);
+                shared.sleep.notify_worker(home);
+            }
+            None => {
+                shared.injector.push(task);
+                shared.sleep.notify_work();
+            }
         }
-        let shared = hold_runtime(shared, local);
-        shared.pinned[home].push(task);
-        shared.sleep.notify_worker(home);
         return;
+    };
+    // One of the runtime's own workers: the runtime outlives this call.
+    match pinned {
+        Some(home) if home == w.index => shared.pinned[home].push(task), // we will see it
+        Some(home) => {
+            shared.pinned[home].push(task);
+            shared.sleep.notify_worker(home);
+        }
+        None => {
+            w.queue.push_woken(task);
+            shared.sleep.notify_work();
+        }
     }
-    if let Some(w) = local {
-        w.queue.push_woken(task);
-        w.shared.sleep.notify_work();
-        return;
-    }
-    let shared = hold_runtime(shared, None);
-    shared.injector.push(task);
-    shared.sleep.notify_work();
 }
 
 /// A counted reference to `shared`, for a waker that is not one of its
-/// workers: once the task is pushed, its fiber may run, finish and let the
-/// runtime drop before the waker is done notifying.
-fn hold_runtime(shared: &Shared, local: Option<&Worker>) -> Arc<Shared> {
-    if let Some(w) = local {
-        return w.shared.clone();
-    }
+/// workers.
+fn hold_runtime(shared: &Shared) -> Arc<Shared> {
     // SAFETY: the task is live, so its runtime's Arc<Shared> is too, and
     // bumping the count of a live Arc through its raw pointer is allowed.
     unsafe {

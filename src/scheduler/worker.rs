@@ -73,8 +73,9 @@ pub(crate) enum Exit {
 ///
 /// One thread at a time drives a worker and touches its cells: the thread
 /// started for it, until it hands the worker off, then the thread it
-/// handed it to (handoff.rs). The hand-off is a thread spawn, which orders
-/// the old driver's last use before the new one's first.
+/// handed it to (handoff.rs). The hand-off goes through a spare's job lock
+/// or a thread spawn (spare.rs), either of which orders the old driver's
+/// last use before the new one's first.
 pub(crate) struct WorkerRef(Arc<Worker>);
 
 // SAFETY: see the type's docs: a WorkerRef moves to a new driver thread
