@@ -11,20 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-fn status_kib(field: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+use heddle_workloads::{mappings, status_bytes};
 
-fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .count()
+/// A `/proc/self/status` field in KiB.
+fn status_kib(field: &str) -> u64 {
+    (status_bytes(field) / 1024) as u64
 }
 
 fn main() {
@@ -34,7 +25,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let rt = heddle::Builder::new().build().expect("runtime");
     rt.block_on(|| heddle::spawn(|| ()).join().unwrap()); // warm up: first slab, threads
-    let (rss0, pte0, maps0) = (status_kib("VmRSS:"), status_kib("VmPTE:"), mappings());
+    let (rss0, pte0, maps0) = (status_kib("VmRSS"), status_kib("VmPTE"), mappings());
     let gate = Arc::new(heddle::sync::WaitGroup::new());
     gate.add(1);
     let arrived = Arc::new(AtomicUsize::new(0));
@@ -58,7 +49,7 @@ fn main() {
         }
         let parked = t0.elapsed();
         eprintln!("  all parked after {parked:.2?}");
-        let (rss, pte, maps) = (status_kib("VmRSS:"), status_kib("VmPTE:"), mappings());
+        let (rss, pte, maps) = (status_kib("VmRSS"), status_kib("VmPTE"), mappings());
         let t1 = Instant::now();
         g.done();
         let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();

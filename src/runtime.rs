@@ -8,8 +8,8 @@ use std::panic;
 use crate::handle::JoinHandle;
 use crate::loom::Arc;
 use crate::scheduler::run_queue::{Injector, RunQueue};
-use crate::scheduler::spare;
-use crate::scheduler::worker::{Worker, WorkerRef};
+use crate::scheduler::worker::{Exit, Worker, WorkerRef};
+use crate::scheduler::worker_loop;
 use crate::scheduler::{Shared, StatsCell};
 use crate::spawn::{Options, spawn_with};
 use crate::stack;
@@ -198,22 +198,16 @@ impl Builder {
                 let shared = shared.clone();
                 move || shared.timers.keep()
             })?;
-        let mut rt = Runtime {
+        let rt = Runtime {
             shared: shared.clone(),
-            threads: Vec::with_capacity(workers),
             keeper: Some(keeper),
         };
         for (index, queue) in queues.into_iter().enumerate() {
-            let shared = shared.clone();
             let worker = WorkerRef::new(Worker::new(index, shared.clone(), queue));
-            let spawned = std::thread::Builder::new()
-                .name(format!("{}-{index}", self.thread_name))
-                .spawn(move || spare::driver_main(&shared, worker));
-            match spawned {
-                Ok(h) => rt.threads.push(h),
-                // Dropping `rt` shuts down the workers already started.
-                Err(e) => return Err(e),
-            }
+            let name = format!("{}-{index}", self.thread_name);
+            let job = Box::new(move || worker_loop::drive(worker) == Exit::HandedOff);
+            // On error, dropping `rt` shuts down the workers already started.
+            shared.drivers.start(Some(name), job)?;
         }
         Ok(rt)
     }
@@ -247,7 +241,6 @@ impl Builder {
 /// ```
 pub struct Runtime {
     shared: Arc<Shared>,
-    threads: Vec<std::thread::JoinHandle<()>>,
     /// The thread that fires due timers (timers.rs).
     keeper: Option<std::thread::JoinHandle<()>>,
 }
@@ -454,11 +447,10 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let shared = self.shared.clone();
-        let threads = core::mem::take(&mut self.threads);
         let keeper = self.keeper.take();
         let inside = current::with_current_shared(|s| core::ptr::eq(s, &*shared)).unwrap_or(false);
         if !inside {
-            shut_down(&shared, threads, keeper);
+            shut_down(&shared, keeper);
             return;
         }
         // Waiting here would wait for ourselves: hand the wait to a thread
@@ -466,7 +458,7 @@ impl Drop for Runtime {
         // runtime outlives its last fiber.
         let reaper = std::thread::Builder::new()
             .name("heddle-shutdown".into())
-            .spawn(move || shut_down(&shared, threads, keeper));
+            .spawn(move || shut_down(&shared, keeper));
         if let Err(e) = reaper {
             // Without a thread to wait, the workers run on until the process
             // exits; nothing is freed early, so this is a leak, not a crash.
@@ -477,19 +469,12 @@ impl Drop for Runtime {
 
 /// Wait until no fiber of `shared` is live, then stop the workers and the
 /// timer keeper and wait for their threads to end.
-fn shut_down(
-    shared: &Shared,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    keeper: Option<std::thread::JoinHandle<()>>,
-) {
+fn shut_down(shared: &Shared, keeper: Option<std::thread::JoinHandle<()>>) {
     shared.live.wait_quiet();
     shared.shutdown.store(true, crate::loom::Ordering::SeqCst);
     shared.sleep.wake_all();
-    shared.spares.close();
-    for t in threads {
-        let _ = t.join();
-    }
-    shared.join_drivers();
+    shared.drivers.close();
+    shared.drivers.join_all();
     shared.timers.stop_keeper();
     if let Some(k) = keeper {
         let _ = k.join();

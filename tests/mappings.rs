@@ -5,13 +5,6 @@ mod common;
 
 use std::sync::Arc;
 
-fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .count()
-}
-
 fn workload(workers: usize) {
     let rt = common::rt(workers);
     let gate = Arc::new(heddle::sync::WaitGroup::new());
@@ -45,8 +38,8 @@ fn runtime_drop_unmaps_every_stack() {
     // A first run lets malloc set up its per-thread arenas, which outlive
     // the threads; then the count must come back exactly.
     workload(2);
-    let before = mappings();
+    let before = common::mappings();
     workload(2);
-    let after = mappings();
+    let after = common::mappings();
     assert_eq!(before, after, "mappings before {before}, after {after}");
 }

@@ -1,5 +1,5 @@
-//! Where code finds its worker: the one reader and writer of the `CURRENT`
-//! thread-local.
+//! Where code finds its worker: the one reader and writer of the
+//! scheduler's thread-locals, `CURRENT` and `DETACHED`.
 //!
 //! `CURRENT` points at the worker whose loop runs on this thread, or is
 //! null. Every read goes through [`current`], which is `#[inline(never)]`
@@ -15,7 +15,6 @@ use core::cell::Cell;
 use core::ptr;
 
 use super::Shared;
-use super::handoff;
 use super::task::Task;
 use super::worker::Worker;
 use crate::loom::Arc;
@@ -23,6 +22,72 @@ use crate::loom::Arc;
 thread_local! {
     /// The worker whose loop runs on this thread, or null.
     static CURRENT: Cell<*const Worker> = const { Cell::new(ptr::null()) };
+}
+
+/// Why a detached fiber switched back to its old loop frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GoHome {
+    /// Done unwinding: queue me on the runtime again.
+    Rejoin,
+    /// I have finished: retire me.
+    Finished,
+}
+
+/// What a detached fiber's thread knows about it. Lives in a `Box` owned
+/// by the thread's `DETACHED` slot from detach to go-home.
+#[derive(Debug)]
+pub(crate) struct Detached {
+    /// The saved context of this thread's old worker loop, suspended in
+    /// `run_task`; written by detach, resumed by go-home.
+    pub(super) home: *mut u8,
+    /// The fiber's task (its context slot, id, name, stack).
+    pub(super) task: *mut Task,
+    /// The fiber's runtime, kept alive while the fiber runs detached.
+    pub(crate) shared: Arc<Shared>,
+    /// Written by the fiber just before it goes home.
+    pub(super) why: Cell<GoHome>,
+    /// Inside `heddle::blocking`: heddle's own waits block this thread
+    /// too, instead of going home.
+    pub(crate) in_blocking: Cell<bool>,
+}
+
+thread_local! {
+    /// This thread's detached fiber, or null. Only this thread reads or
+    /// writes it.
+    static DETACHED: Cell<*mut Detached> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// The detached fiber running on this thread, if any.
+pub(crate) fn detached() -> Option<&'static Detached> {
+    let d = DETACHED.with(|d| d.get());
+    // SAFETY: a non-null DETACHED points at a live Box owned by this
+    // thread's slot until the old loop frame takes it back (go-home), and
+    // nothing keeps the reference past the fiber's next switch.
+    unsafe { d.as_ref() }
+}
+
+/// The task of the detached fiber on this thread, if any.
+pub(crate) fn detached_task() -> Option<*mut Task> {
+    detached().map(|d| d.task)
+}
+
+/// This thread's detached record pointer (null if none), for go-home.
+pub(super) fn detached_raw() -> *mut Detached {
+    DETACHED.with(|d| d.get())
+}
+
+/// Make `record` this thread's detached fiber (handoff.rs's detach).
+pub(super) fn set_detached(record: Box<Detached>) {
+    DETACHED.with(|d| d.set(Box::into_raw(record)));
+}
+
+/// Take this thread's detached record back, if it has one (the old loop
+/// frame, once the fiber went home).
+pub(super) fn take_detached() -> Option<Box<Detached>> {
+    let d = DETACHED.with(|d| d.replace(ptr::null_mut()));
+    // SAFETY: a non-null slot holds a record made by `set_detached` with
+    // Box::into_raw, and the slot no longer points at it.
+    (!d.is_null()).then(|| unsafe { Box::from_raw(d) })
 }
 
 /// The worker running on this thread now, or null.
@@ -58,7 +123,7 @@ pub(crate) fn local_worker(shared: &Shared) -> Option<&Worker> {
 pub(crate) fn current_task() -> Option<*const Task> {
     let w = current();
     if w.is_null() {
-        return handoff::detached_task().map(|t| t.cast_const());
+        return detached_task().map(|t| t.cast_const());
     }
     // SAFETY: a non-null CURRENT is this thread's live Worker.
     unsafe { (*w).current.get().map(|t| t.as_ptr().cast_const()) }
@@ -86,7 +151,7 @@ pub(crate) fn with_current_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> 
     // `f` runs, even if `f` switches away and resumes on another worker.
     let shared: &Shared = unsafe {
         let Some(w) = w.as_ref() else {
-            return handoff::detached().map(|d| f(&d.shared));
+            return detached().map(|d| f(&d.shared));
         };
         w.current.get()?;
         &*Arc::as_ptr(&w.shared)
@@ -98,13 +163,13 @@ pub(crate) fn with_current_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> 
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     let w = current();
     if w.is_null() {
-        return handoff::detached().map(|d| d.shared.clone());
+        return detached().map(|d| d.shared.clone());
     }
     // SAFETY: a non-null CURRENT is this thread's live Worker.
     unsafe { (*w).current.get().map(|_| (*w).shared.clone()) }
 }
 
-/// This thread starts driving `w` (worker.rs's `drive`).
+/// This thread starts driving `w` (worker_loop.rs's `drive`).
 pub(crate) fn enter_worker(w: &Worker) {
     CURRENT.with(|c| c.set(w));
 }

@@ -44,7 +44,7 @@
 //!    (spawn_local's promise), so F blocks T0 in place and W waits for it
 //!    (other workers still steal W's ordinary fibers);
 //! 2. copy W's saved loop context (`home`: T0's worker loop, suspended in
-//!    `run_task` since it switched into F) and clear `W.current`;
+//!    `run_task`, worker_loop.rs, since it switched into F) and clear `W.current`;
 //! 3. hand a new reference to W to thread T1, an idle spare or a new
 //!    thread (spare.rs); T1 runs W's loop from the top. The spare's job
 //!    lock (or the spawn) orders every write of T0 to W before T1's first
@@ -79,62 +79,11 @@
 //! T1 and every thread like it is registered with the runtime, which joins
 //! it at shutdown like the first worker threads.
 
-use super::current;
 use core::cell::Cell;
-use core::ptr;
 
-use super::Shared;
-use super::task::TaskRef;
-use super::worker::{self, Worker};
-use crate::arch;
-use crate::loom::Arc;
-
-/// Why a detached fiber switched back to its old loop frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum GoHome {
-    /// Done unwinding: queue me on the runtime again.
-    Rejoin,
-    /// I have finished: retire me.
-    Finished,
-}
-
-/// What a detached fiber's thread knows about it. Lives in a `Box` owned
-/// by the thread's `DETACHED` slot from detach to go-home.
-#[derive(Debug)]
-pub(crate) struct Detached {
-    /// The saved context of this thread's old worker loop, suspended in
-    /// `run_task`; written by detach, resumed by go-home.
-    home: *mut u8,
-    /// The fiber's task (its context slot, id, name, stack).
-    task: *mut super::task::Task,
-    /// The fiber's runtime, kept alive while the fiber runs detached.
-    pub(crate) shared: Arc<Shared>,
-    /// Written by the fiber just before it goes home.
-    why: Cell<GoHome>,
-    /// Inside `heddle::blocking`: heddle's own waits block this thread
-    /// too, instead of going home.
-    pub(crate) in_blocking: Cell<bool>,
-}
-
-thread_local! {
-    /// This thread's detached fiber, or null. Only this thread reads or
-    /// writes it.
-    static DETACHED: Cell<*mut Detached> = const { Cell::new(ptr::null_mut()) };
-}
-
-/// The detached fiber running on this thread, if any.
-pub(crate) fn detached() -> Option<&'static Detached> {
-    let d = DETACHED.with(|d| d.get());
-    // SAFETY: a non-null DETACHED points at a live Box owned by this
-    // thread's slot until the old loop frame takes it back (go-home), and
-    // nothing keeps the reference past the fiber's next switch.
-    unsafe { d.as_ref() }
-}
-
-/// The task of the detached fiber on this thread, if any.
-pub(crate) fn detached_task() -> Option<*mut super::task::Task> {
-    detached().map(|d| d.task)
-}
+use super::current::{self, Detached, GoHome};
+use super::worker::{Exit, Worker};
+use super::worker_loop;
 
 /// Step 1-4 of "Detach": give worker `w` to a spare or new thread
 /// (spare.rs). Returns false (and changes nothing) if `w` hosts pinned
@@ -151,7 +100,8 @@ pub(crate) fn detach(w: &Worker, in_blocking: bool) -> bool {
     // Clear `current` before the taking thread can start reading W.
     w.clear_running();
     let shared = w.shared.clone();
-    if !shared.spares.hand(&shared, next) {
+    let job = Box::new(move || worker_loop::drive(next) == Exit::HandedOff);
+    if !shared.drivers.hand(job) {
         // Undo: W stays with this thread, which blocks with it.
         w.set_running(task);
         return false;
@@ -164,55 +114,7 @@ pub(crate) fn detach(w: &Worker, in_blocking: bool) -> bool {
         why: Cell::new(GoHome::Rejoin),
         in_blocking: Cell::new(in_blocking),
     });
-    DETACHED.with(|d| d.set(Box::into_raw(record)));
+    current::set_detached(record);
     current::leave_worker();
     true
-}
-
-/// "Go home", step 1: on the detached fiber's thread, switch back to the
-/// old loop frame. Returns (for `Rejoin`) once a worker resumes the fiber,
-/// attached again; never returns for `Finished`.
-pub(crate) fn go_home(why: GoHome) {
-    let d = DETACHED.with(|d| d.get());
-    assert!(!d.is_null(), "go_home without a detached fiber");
-    // SAFETY: the record is live (see `detached`); the fiber's task stays
-    // alive while the fiber runs, and its context slot is written by this
-    // switch and read only by whoever resumes the fiber, after the old
-    // loop frame published it. `home` was saved by that frame's switch
-    // into this fiber and has not been resumed since.
-    unsafe {
-        (*d).why.set(why);
-        arch::switch((*(*d).task).ctx.slot(), (*d).home);
-    }
-    // Resumed by some worker, attached again (and maybe on another thread).
-}
-
-/// "Go home", step 2, in the old loop frame right after its switch
-/// returned: if this thread's fiber went detached, publish or retire it
-/// and return `Ok` (the frame must leave the worker's loop without
-/// touching the worker). Gives `task` back otherwise (every other switch:
-/// one thread-local read).
-#[inline(never)]
-pub(crate) fn came_home(task: TaskRef) -> Result<(), TaskRef> {
-    if DETACHED.with(|d| d.get()).is_null() {
-        return Err(task);
-    }
-    welcome_home(task);
-    Ok(())
-}
-
-#[cold]
-fn welcome_home(task: TaskRef) {
-    let d = DETACHED.with(|d| d.replace(ptr::null_mut()));
-    // SAFETY: the record was made by `detach` with Box::into_raw and the
-    // slot no longer points at it.
-    let record = unsafe { Box::from_raw(d) };
-    crate::overflow::clear_running();
-    match record.why.get() {
-        GoHome::Rejoin => {
-            record.shared.injector.push(task);
-            record.shared.sleep.notify_work();
-        }
-        GoHome::Finished => worker::retire_detached(&record.shared, task),
-    }
 }

@@ -15,9 +15,19 @@
 //! - `handoff.rs`: giving a worker to a new thread while a fiber blocks
 //!   its own (what keeps `thread::panicking()` per fiber, and what
 //!   `blocking` uses); `spare.rs`, the pooled threads that take over;
-//! - `worker.rs`: the loop that ties them together; `find.rs`, where it
-//!   looks for work; `suspend.rs`, how a fiber gives it back;
-//!   `current.rs`, how code finds its worker.
+//! - `worker.rs`: a worker's state; `worker_loop.rs`, the loop that ties
+//!   the protocols together; `find.rs`, where it looks for work;
+//!   `switch_out.rs` and `suspend.rs`, how a fiber gives it back;
+//!   `schedule.rs`, how a new or woken fiber becomes runnable;
+//!   `current.rs`, how code finds its worker (the thread-locals);
+//! - `waker.rs`: who waits, as the code that ends the wait sees it.
+//!
+//! The files form layers, each importing only from the ones before it:
+//! `parker`, `once`, `run_queue`, `sleep`, `live`, `claim`, `packet`,
+//! `task`, `waker`, `timers`, `spare`, `shared`, `worker`, `current`,
+//! `find`, `schedule`, `switch_out`, `worker_loop`, `handoff`, `suspend`,
+//! `park`. (`find.rs` and `schedule.rs` add methods to types of lower
+//! layers: an `impl` block may live above its type.)
 
 pub(crate) mod claim;
 pub(crate) mod live;
@@ -36,15 +46,23 @@ pub(crate) mod handoff;
 #[cfg(not(loom))]
 pub(crate) mod park;
 #[cfg(not(loom))]
+pub(crate) mod schedule;
+#[cfg(not(loom))]
 pub(crate) mod spare;
 #[cfg(not(loom))]
 pub(crate) mod suspend;
+#[cfg(not(loom))]
+mod switch_out;
 #[cfg(not(loom))]
 pub(crate) mod task;
 #[cfg(not(loom))]
 pub(crate) mod timers;
 #[cfg(not(loom))]
+pub(crate) mod waker;
+#[cfg(not(loom))]
 pub(crate) mod worker;
+#[cfg(not(loom))]
+pub(crate) mod worker_loop;
 
 #[cfg(not(loom))]
 mod shared;

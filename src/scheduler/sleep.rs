@@ -333,7 +333,7 @@ mod tests {
         }
     }
 
-    /// The worker loop of worker.rs with fibers as numbers: the same
+    /// The worker loop of worker_loop.rs with fibers as numbers: the same
     /// `found_work` and `idle` steps, around a simpler search.
     fn worker(w: &World, index: usize, local: LocalQueue<u32>, total: usize, mut searching: bool) {
         loop {

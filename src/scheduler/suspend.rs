@@ -1,8 +1,10 @@
-//! How a fiber gives its worker back: the transitions it asks for, and how
-//! a woken or new fiber is made runnable.
+//! How a fiber gives its worker back when it yields or blocks: as a fiber
+//! (switching out with a transition), or, where it must keep its OS
+//! thread, as a thread (handoff.rs).
 //!
 //! A fiber never publishes itself. It records a [`Transition`] in its
-//! worker and switches to the worker's loop (worker.rs), which acts on it
+//! worker and switches to the worker's loop (switch_out.rs,
+//! worker_loop.rs), which acts on it
 //! with the fiber's context saved (invariant 2 of `README.md`):
 //!
 //! | transition          | asked by                    | the loop then             |
@@ -14,14 +16,11 @@
 
 use std::time::Instant;
 
-use super::Shared;
-use super::current::{current, in_fiber, local_worker};
+use super::current::{self, GoHome, current, in_fiber};
 use super::handoff;
-use super::park::Register;
-use super::task::{Task, TaskRef, UNPINNED};
-use super::worker::{AbortOnUnwind, Worker};
-use crate::arch;
-use crate::loom::Arc;
+use super::switch_out::{go_home, suspend};
+use super::waker::Register;
+use super::worker::Transition;
 
 /// About to block or yield: whether to do it as a fiber (switch out) or
 /// as a thread (park or yield the OS thread).
@@ -52,8 +51,8 @@ fn block_as_fiber_slow(attached: bool) -> bool {
         // way, block the thread.
         return false;
     }
-    if handoff::detached().is_some_and(|d| !d.in_blocking.get()) && !std::thread::panicking() {
-        handoff::go_home(handoff::GoHome::Rejoin);
+    if current::detached().is_some_and(|d| !d.in_blocking.get()) && !std::thread::panicking() {
+        go_home(GoHome::Rejoin);
         return true;
     }
     false
@@ -77,7 +76,7 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     struct EndBlocking;
     impl Drop for EndBlocking {
         fn drop(&mut self) {
-            if let Some(d) = handoff::detached() {
+            if let Some(d) = current::detached() {
                 d.in_blocking.set(false);
             }
         }
@@ -89,70 +88,9 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     // worker yet: its thread holds its panic count (handoff.rs). It stays
     // detached, and goes home once it is done unwinding.
     if !std::thread::panicking() {
-        handoff::go_home(handoff::GoHome::Rejoin);
+        go_home(GoHome::Rejoin);
     }
     r
-}
-
-/// What a fiber asked for when it switched back to its worker.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Transition {
-    /// Nothing yet (the worker resets to this after reading it).
-    None,
-    /// Put me at the back of the run queue.
-    Yield,
-    /// Register me with this (see park.rs); the closure lives on my stack.
-    Block(*mut Register<'static>),
-    /// As `Block`, and also wake me at this deadline (a timer in this
-    /// worker's shard, timers.rs).
-    BlockUntil(*mut Register<'static>, Instant),
-    /// I am done; free me.
-    Finished,
-}
-
-/// The entry function of every fiber (see `arch::init_stack`).
-///
-/// # Safety
-///
-/// `arg` is the fiber's `*mut Task`, passed by `Worker::start`.
-pub(super) unsafe extern "sysv64" fn task_main(arg: *mut u8) -> ! {
-    let task = arg.cast::<Task>();
-    // SAFETY: the worker that started us owns the task and is suspended in
-    // `switch` until we switch back, so the entry is ours to take.
-    let entry = unsafe { (*task).entry.take() }.expect("fiber started without a closure");
-    let guard = AbortOnUnwind("a panic escaped a fiber's entry");
-    entry.run(); // catches the closure's panics itself
-    core::mem::forget(guard);
-    if handoff::detached().is_some() {
-        handoff::go_home(handoff::GoHome::Finished);
-    } else {
-        suspend(Transition::Finished);
-    }
-    // A finished fiber is never resumed.
-    std::process::abort();
-}
-
-/// In a fiber: switch back to the worker with `transition`. Returns when the
-/// fiber is resumed, possibly on another worker's thread.
-fn suspend(transition: Transition) {
-    let w = current();
-    assert!(!w.is_null(), "heddle: suspend called outside a fiber");
-    // SAFETY: `w` is the live Worker of this thread (CURRENT is set for its
-    // whole loop). Everything read through it is read before the switch.
-    unsafe {
-        let w = &*w;
-        let task = w
-            .current
-            .get()
-            .expect("heddle: suspend called outside a fiber");
-        w.transition.set(transition);
-        let worker_rsp = (*w.ctx.get()).rsp();
-        // SAFETY: the worker's context was saved by its switch into us and
-        // is resumed only here; our ctx slot lives in our Task, which stays
-        // alive while we are suspended.
-        arch::switch((*task.as_ptr()).ctx.slot(), worker_rsp);
-        // Resumed, maybe on another thread: `w` is stale from here on.
-    }
 }
 
 /// In a fiber: let the worker run its other Ready fibers, then continue.
@@ -182,76 +120,4 @@ fn erase(register: &mut Register<'_>) -> *mut Register<'static> {
 /// `deadline` by a timer on the current worker.
 pub(crate) fn suspend_blocked_until(register: &mut Register<'_>, deadline: Instant) {
     suspend(Transition::BlockUntil(erase(register), deadline));
-}
-
-/// Make a woken fiber runnable: onto this worker's queue if we are one of
-/// its runtime's workers, otherwise onto its runtime's injector. A pinned
-/// fiber goes to its own worker's pinned inbox, and that worker is woken.
-pub(crate) fn schedule(task: TaskRef) {
-    // SAFETY: `shared` outlives every live fiber of its runtime (task.rs),
-    // and we own the TaskRef, so its fields hold still.
-    let (shared, pinned) = unsafe { (&*(*task.as_ptr()).shared, (*task.as_ptr()).pinned_to()) };
-    let Some(w) = local_worker(shared) else {
-        // From outside the runtime: once the task is pushed, its fiber may
-        // run, finish and let the runtime drop before we are done
-        // notifying, so hold a reference of our own.
-        let shared = hold_runtime(shared);
-        match pinned {
-            Some(home) => {
-                shared.pinned[home].push(task);
-                shared.sleep.notify_worker(home);
-            }
-            None => {
-                shared.injector.push(task);
-                shared.sleep.notify_work();
-            }
-        }
-        return;
-    };
-    // One of the runtime's own workers: the runtime outlives this call.
-    match pinned {
-        Some(home) if home == w.index => shared.pinned[home].push(task), // we will see it
-        Some(home) => {
-            shared.pinned[home].push(task);
-            shared.sleep.notify_worker(home);
-        }
-        None => {
-            w.queue.push_woken(task);
-            shared.sleep.notify_work();
-        }
-    }
-}
-
-/// A counted reference to `shared`, for a waker that is not one of its
-/// workers.
-fn hold_runtime(shared: &Shared) -> Arc<Shared> {
-    // SAFETY: the task is live, so its runtime's Arc<Shared> is too, and
-    // bumping the count of a live Arc through its raw pointer is allowed.
-    unsafe {
-        let ptr: *const Shared = shared;
-        Arc::increment_strong_count(ptr);
-        Arc::from_raw(ptr)
-    }
-}
-
-/// Queue a new fiber: onto `worker`'s queue when spawned inside a worker of
-/// the same runtime (`local_worker(shared)`), otherwise onto the injector.
-#[inline]
-pub(crate) fn push_new(shared: &Shared, worker: Option<&Worker>, task: TaskRef) {
-    // SAFETY: the task was just made and is ours.
-    let pinned = unsafe { (*task.as_ptr()).pinned } != UNPINNED;
-    match worker {
-        Some(w) if !pinned => w.queue.push_fresh(task),
-        Some(w) => return push_new_pinned(w, task),
-        None => shared.injector.push(task),
-    }
-    shared.sleep.notify_work();
-}
-
-/// A new pinned fiber: only its worker may run it, and that worker is
-/// running (it is the spawner's), so nobody needs waking.
-#[cold]
-fn push_new_pinned(w: &Worker, task: TaskRef) {
-    w.pinned_live.set(w.pinned_live.get() + 1);
-    w.shared.pinned[w.index].push(task);
 }

@@ -15,7 +15,6 @@
 use std::io;
 use std::ptr::NonNull;
 
-use super::Shared;
 use crate::arch::Context;
 use crate::loom::Arc;
 use crate::stack::Stack;
@@ -53,9 +52,12 @@ pub(crate) struct Task {
     /// which thieves never look at, so it never changes OS thread.
     pub(crate) pinned: u32,
     pub(crate) name: Option<Arc<str>>,
-    /// The runtime this fiber belongs to. Valid while the fiber lives: a
+    /// The runtime this fiber belongs to, a `*const Shared` (read through
+    /// schedule.rs's `runtime_of`). Valid while the fiber lives: a
     /// runtime's `Shared` outlives all its fibers (its drop waits for them).
-    pub(crate) shared: *const Shared,
+    /// Type-erased so that this file, which `Shared` builds on, does not
+    /// import it back.
+    pub(crate) runtime: *const (),
 }
 
 /// [`Task::pinned`] of a fiber any worker may run.

@@ -1,24 +1,5 @@
-//! A worker: the scheduling loop one OS thread runs at a time.
-//!
-//! This file is the loop and what it does with a fiber; where it finds
-//! one is `find.rs`, how a fiber switches back to it is `suspend.rs`, and
-//! how code finds its worker is `current.rs`.
-//!
-//! ```text
-//!  loop {
-//!      fire due timers (this worker's shard, timers.rs)
-//!      fiber = own queue (run_queue.rs) | injector | steal half from a random worker
-//!            | search (spin) | sleep until woken (sleep.rs; the keeper fires timers)
-//!      switch(worker ctx -> fiber ctx)         fiber runs until it switches back
-//!      -- back on the worker's own stack; the fiber's context is saved --
-//!      match transition {
-//!          Yield         => push to own yielded queue: only now may others steal it
-//!          Block(r)      => r(Waker::Fiber(f)) register it where it waits (park.rs)
-//!          BlockUntil(r) => r(Waker::Once(o)), and a timer for o (timers.rs): first to claim o wakes f
-//!          Finished      => stack back to the pool, drop the task
-//!      }
-//!  }
-//! ```
+//! A worker's state: its queues, its saved loop context, the fiber it
+//! runs, its caches. The loop that drives it is `worker_loop.rs`.
 //!
 //! # Who owns what
 //!
@@ -33,18 +14,15 @@
 
 use core::cell::{Cell, RefCell, UnsafeCell};
 use core::ptr;
+use std::time::Instant;
 
-use super::current;
-use super::handoff;
 use super::live::Credit;
-use super::park::{OnceWaker, Waker};
 use super::run_queue::RunQueue;
-use super::suspend::{Transition, task_main};
 use super::task::{Task, TaskRef, UNPINNED};
+use super::waker::Register;
 use super::{Shared, StatsCell};
-use crate::arch::{self, Context};
+use crate::arch::Context;
 use crate::loom::{Arc, Ordering};
-use crate::overflow::{self, AltStack, RunningFiber};
 use crate::stack::StackPool;
 
 /// Fiber ids are taken from a global counter in blocks, so the spawn path
@@ -89,28 +67,17 @@ impl std::fmt::Debug for WorkerRef {
 }
 
 impl WorkerRef {
+    /// The worker, for its driver thread.
+    pub(crate) fn get(&self) -> &Worker {
+        &self.0
+    }
+
     // Not Send + Sync: the Arc is shared by a worker's successive drivers,
     // one at a time (see the type's docs), never used from two at once.
     #[allow(clippy::arc_with_non_send_sync)]
     pub(crate) fn new(worker: Worker) -> WorkerRef {
         WorkerRef(Arc::new(worker))
     }
-}
-
-/// Drive `worker` on this thread until shutdown or a hand-off (spare.rs's
-/// `driver_main` calls this).
-pub(crate) fn drive(worker: WorkerRef) -> Exit {
-    let guard = AbortOnUnwind("a heddle worker's scheduling loop panicked");
-    let w = &*worker.0;
-    current::enter_worker(w);
-    let _alt = AltStack::ensure();
-    let exit = w.run_loop();
-    if exit == Exit::Shutdown {
-        w.stacks.borrow_mut().drain_into(&w.shared.stacks);
-    }
-    current::leave_worker();
-    core::mem::forget(guard);
-    exit
 }
 
 /// Retire a fiber on a thread that drives no worker (handoff.rs): its
@@ -123,6 +90,22 @@ pub(crate) fn retire_detached(shared: &Shared, task: TaskRef) {
     }
     drop(task);
     shared.live.retire_outside();
+}
+
+/// What a fiber asked for when it switched back to its worker.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Transition {
+    /// Nothing yet (the worker resets to this after reading it).
+    None,
+    /// Put me at the back of the run queue.
+    Yield,
+    /// Register me with this (see park.rs); the closure lives on my stack.
+    Block(*mut Register<'static>),
+    /// As `Block`, and also wake me at this deadline (a timer in this
+    /// worker's shard, timers.rs).
+    BlockUntil(*mut Register<'static>, Instant),
+    /// I am done; free me.
+    Finished,
 }
 
 /// See the module docs.
@@ -232,46 +215,6 @@ impl Worker {
         }
     }
 
-    /// The scheduling loop. Returns at shutdown, once no work is left, or
-    /// when this thread has handed the worker to another (handoff.rs).
-    fn run_loop(&self) -> Exit {
-        let sleep = &self.shared.sleep;
-        let mut searching = false;
-        loop {
-            self.fire_timers();
-            // Only searchers (at most half the workers, sleep.rs) look at
-            // the other workers' queues; the rest check the injector and
-            // go to sleep. Otherwise N idle workers would each scan N
-            // queues, and starting or waking many workers costs N * N.
-            let task = self
-                .next_task()
-                .or_else(|| self.steal_from_injector())
-                .or_else(|| {
-                    searching = searching || sleep.start_searching();
-                    if searching {
-                        self.spin_for_work()
-                    } else {
-                        None
-                    }
-                });
-            if let Some(task) = task {
-                sleep.found_work(&mut searching);
-                if !self.run_task(task) {
-                    return Exit::HandedOff;
-                }
-                continue;
-            }
-            // Out of work: give back our live-count credit first, so that a
-            // runtime waiting for quiet sees zero (live.rs).
-            self.shared.live.flush(&self.credit);
-            self.stats().bump_parks();
-            let shutdown = || self.shared.shutdown.load(Ordering::SeqCst);
-            if !sleep.idle(self.index, &mut searching, || self.has_work(), shutdown) {
-                return Exit::Shutdown;
-            }
-        }
-    }
-
     /// Pin the running fiber to this worker (a caller of `spawn_local`),
     /// and return this worker's index for a `Task::pinned`.
     pub(crate) fn pin_current(&self) -> u32 {
@@ -314,130 +257,8 @@ impl Worker {
         base
     }
 
-    /// Switch into `task` and deal with whatever it asks for when it comes
-    /// back. Returns false if this thread no longer drives the worker (the
-    /// fiber handed it off and has now come home, see handoff.rs).
-    fn run_task(&self, task: TaskRef) -> bool {
-        // SAFETY: we own `task` (it came off a queue), so nobody else touches
-        // the Task; the fiber is not running, so its fields are ours to use.
-        let fresh = unsafe { (*task.as_ptr()).ctx.rsp().is_null() };
-        let task = if fresh {
-            match self.start(task) {
-                Some(task) => task,
-                None => return true,
-            }
-        } else {
-            task
-        };
-        let t = task.as_ptr();
-        // SAFETY: as above; the stack is set once the task has started.
-        let (guard, size, id, name) = unsafe {
-            let stack = (*t).stack.as_ref().expect("a started fiber has a stack");
-            let (ptr, len) = match &(*t).name {
-                Some(n) => (n.as_ptr(), n.len()),
-                None => (ptr::null(), 0),
-            };
-            (stack.guard(), stack.size(), (*t).id, (ptr, len))
-        };
-        overflow::set_running(RunningFiber {
-            guard,
-            size,
-            id,
-            name: name.0,
-            name_len: name.1,
-        });
-        self.current.set(ptr::NonNull::new(t));
-        self.stats().bump_switches();
-        // SAFETY: the task's context was saved by its last switch away (or
-        // made by `init_stack` in `start`) and has not been resumed since: we
-        // own the TaskRef. Our own ctx slot is valid for the write and stays
-        // so while the fiber runs (the Worker outlives every switch). The
-        // fiber's entry catches all panics, so nothing unwinds back here.
-        unsafe { arch::switch((*self.ctx.get()).slot(), (*t).ctx.rsp()) };
-        // Back on the worker's stack: the fiber's context is fully saved.
-        // If the fiber detached meanwhile, another thread owns `self` now:
-        // check before touching any of its fields.
-        let task = match handoff::came_home(task) {
-            Ok(()) => return false,
-            Err(task) => task,
-        };
-        overflow::clear_running();
-        self.current.set(None);
-        match self.transition.replace(Transition::None) {
-            Transition::Yield => {
-                // SAFETY: the fiber is suspended and we own its TaskRef.
-                if unsafe { (*t).pinned } != UNPINNED {
-                    self.shared.pinned[self.index].push(task);
-                } else if self.queue.push_yielded(task) {
-                    self.shared.sleep.hint_surplus();
-                }
-            }
-            Transition::Block(register) => {
-                // SAFETY: the closure lives on the blocked fiber's stack,
-                // which stays put until the fiber is resumed, and only we can
-                // resume it until the closure publishes the waker. After the
-                // call we never touch the closure again (park.rs).
-                let outcome = unsafe { (*register)(Waker::Fiber(task)) };
-                if let Err(waker) = outcome {
-                    match waker {
-                        Waker::Fiber(task) => self.push_ready(task),
-                        other => panic!("block handed back {other:?} for a fiber"),
-                    }
-                }
-            }
-            Transition::BlockUntil(register, deadline) => {
-                let once = OnceWaker::new(Waker::Fiber(task));
-                // SAFETY: as for Block.
-                let outcome = unsafe { (*register)(Waker::Once(once.clone())) };
-                match outcome {
-                    // Ready already: nobody else saw the waker; run it again.
-                    Err(_) => match once.claim() {
-                        Some(Waker::Fiber(task)) => self.push_ready(task),
-                        other => panic!("timed block handed back {other:?}"),
-                    },
-                    Ok(()) => self.shared.timers.insert(self.index, deadline, once),
-                }
-            }
-            Transition::Finished => self.retire(task),
-            Transition::None => panic!("a fiber switched back to its worker without a transition"),
-        }
-        true
-    }
-
-    /// First run: give the task a stack and an initial frame. Returns the
-    /// task to run, or `None` if no stack could be had (the task was then
-    /// failed to its joiner and retired).
-    fn start(&self, task: TaskRef) -> Option<TaskRef> {
-        let t = task.as_ptr();
-        // SAFETY: we own the task and it has never run, so its fields are
-        // ours; the stack top is 16-byte aligned and stays mapped while the
-        // task holds the stack.
-        unsafe {
-            if (*t).entry.as_ref().is_some_and(|e| e.is_void()) {
-                drop((*t).entry.take());
-                self.retire(task);
-                return None;
-            }
-            if (*t).stack.is_none() {
-                match self.stacks.borrow_mut().take(&self.shared.stacks) {
-                    Ok(s) => (*t).stack = Some(s),
-                    Err(e) => {
-                        let entry = (*t).entry.take().expect("unstarted fiber has its closure");
-                        entry.abandon(e);
-                        self.retire(task);
-                        return None;
-                    }
-                }
-            }
-            let top = (*t).stack.as_ref().expect("just set").top();
-            (*t).ctx = arch::init_stack(top, task_main, t.cast());
-        }
-        self.stats().bump_fibers_run();
-        Some(task)
-    }
-
     /// A fiber finished: return its stack and free it.
-    fn retire(&self, task: TaskRef) {
+    pub(super) fn retire(&self, task: TaskRef) {
         // SAFETY: the fiber switched back with Finished (or never started),
         // so nothing will resume it and we hold the only pointer.
         let mut task = unsafe { task.into_box() };

@@ -104,20 +104,10 @@ pub(crate) fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
-/// A `/proc/self/status` size field (`VmRSS`, `VmSize`, ...), in bytes.
-pub(crate) fn status_bytes(field: &str) -> usize {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: usize = s
-        .lines()
-        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    kib * 1024
-}
+/// What the process holds (`/proc`): the same code the `million` example
+/// reports with.
+#[allow(unused_imports)]
+pub(crate) use heddle_workloads::{mappings, status_bytes};
 
 /// Recurse without end, 256 bytes of stack a frame: a stack overflow.
 #[inline(never)]

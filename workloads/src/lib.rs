@@ -6,7 +6,8 @@
 //! - `skynet_*`: the skynet tree (every node has ten children and sums their
 //!   results; leaf `i` returns `i`) in heddle, `rayon::join` and
 //!   `rayon::scope` shapes;
-//! - `fib_*`: fork-join Fibonacci, heddle against rayon.
+//! - `fib_*`: fork-join Fibonacci, heddle against rayon;
+//! - `mappings`, `status_bytes`: what the process holds, from `/proc`.
 //!
 //! Empty under `--cfg loom`: heddle's loom build has no runtime to run
 //! them on, and the models do not need them.
@@ -137,4 +138,28 @@ pub fn fib_rayon(n: u64) -> u64 {
     }
     let (a, b) = rayon::join(|| fib_rayon(n - 1), || fib_rayon(n - 2));
     a + b
+}
+
+/// Number of memory mappings the process has now (lines of
+/// `/proc/self/maps`).
+pub fn mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .expect("read /proc/self/maps")
+        .lines()
+        .count()
+}
+
+/// A `/proc/self/status` field given in kB (`VmRSS`, `VmPTE`, ...), in
+/// bytes. Panics naming the field if it is missing.
+pub fn status_bytes(field: &str) -> usize {
+    let s = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let kib: usize = s
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable {field} in /proc/self/status"));
+    kib * 1024
 }
