@@ -175,6 +175,8 @@ pub mod sync;
 #[cfg(not(loom))]
 mod arch;
 #[cfg(not(loom))]
+mod builder;
+#[cfg(not(loom))]
 pub mod fiber;
 #[cfg(not(loom))]
 mod handle;
@@ -197,15 +199,15 @@ mod stack;
 pub mod __bench;
 
 #[cfg(not(loom))]
+pub use crate::builder::{Builder, DEFAULT_MAX_BLOCKING_THREADS, DEFAULT_STACK_SIZE, MAX_WORKERS};
+#[cfg(not(loom))]
 pub use crate::fiber::{blocking, sleep, spawn, spawn_local, yield_now};
 #[cfg(not(loom))]
 pub use crate::handle::JoinHandle;
 #[cfg(not(loom))]
 pub use crate::join::{JOIN_INLINE_MIN, join};
 #[cfg(not(loom))]
-pub use crate::runtime::{
-    Builder, DEFAULT_MAX_BLOCKING_THREADS, DEFAULT_STACK_SIZE, MAX_WORKERS, Runtime, WorkerStats,
-};
+pub use crate::runtime::{Runtime, WorkerStats};
 #[cfg(not(loom))]
 pub use crate::scope::{Scope, ScopedJoinHandle, scope};
 #[cfg(not(loom))]
