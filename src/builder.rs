@@ -1,8 +1,11 @@
 //! [`Builder`]: a runtime's configuration, checked before anything starts.
 
 use std::io;
+use std::time::Duration;
 
+use crate::dump::Stall;
 use crate::loom::Arc;
+use crate::monitor::{self, StallHook};
 use crate::runtime::Runtime;
 use crate::scheduler::Shared;
 use crate::scheduler::run_queue::{Injector, RunQueue};
@@ -33,6 +36,14 @@ pub const MAX_WORKERS: usize = 1 << 16;
 /// its blocking pool).
 pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
 
+/// Default of [`Builder::time_slice`]: 10 ms (Go's scheduler slice).
+pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(10);
+
+/// Default of [`Builder::stall_threshold`]: 1 s. Long enough that
+/// CPU-bound fibers doing honest work in chunks are not reported; short
+/// enough that a fiber stuck in a loop or a blocking call is.
+pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_secs(1);
+
 /// Configuration for a [`Runtime`], in the manner of `std::thread::Builder`.
 ///
 /// # Examples
@@ -49,6 +60,7 @@ pub struct Builder {
     stack_size: usize,
     thread_name: String,
     max_blocking_threads: usize,
+    monitor: monitor::Config,
 }
 
 impl Default for Builder {
@@ -73,6 +85,11 @@ impl Builder {
             stack_size: DEFAULT_STACK_SIZE,
             thread_name: "heddle-worker".into(),
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            monitor: monitor::Config {
+                slice: DEFAULT_TIME_SLICE,
+                stall: DEFAULT_STALL_THRESHOLD,
+                on_stall: None,
+            },
         }
     }
 
@@ -139,6 +156,91 @@ impl Builder {
         self
     }
 
+    /// How long a fiber may run before [`checkpoint`](crate::checkpoint)
+    /// yields to other ready fibers (default [`DEFAULT_TIME_SLICE`]).
+    ///
+    /// The runtime's monitor thread checks each worker every tick (half
+    /// the smaller of this and the stall threshold, between 100 µs and
+    /// 50 ms), so a fiber gets between one slice and a slice plus a tick.
+    /// `Duration::MAX` makes `checkpoint` never yield.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = heddle::Builder::new().workers(1).time_slice(Duration::from_millis(2)).build()?;
+    /// let n = rt.block_on(|| (0..1000u64).inspect(|_| heddle::checkpoint()).sum::<u64>());
+    /// assert_eq!(n, 499_500);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn time_slice(mut self, slice: Duration) -> Builder {
+        self.monitor.slice = slice;
+        self
+    }
+
+    /// How long a fiber may hold its worker without reaching a switch
+    /// point (a yield, a blocking call, or a [`checkpoint`](crate::checkpoint))
+    /// before it is reported (default [`DEFAULT_STALL_THRESHOLD`];
+    /// `Duration::MAX` turns reports off).
+    ///
+    /// Each stall is reported once, on stderr (or to
+    /// [`on_stall`](Self::on_stall)), naming the fiber (its name or
+    /// `#id`), its worker and how long it has held it, and counted in
+    /// [`WorkerStats::stalls`](crate::WorkerStats::stalls). Reports are
+    /// made by the monitor thread, which costs nothing while the runtime
+    /// is idle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = heddle::Builder::new()
+    ///     .workers(1)
+    ///     .stall_threshold(Duration::MAX) // no reports
+    ///     .build()?;
+    /// rt.block_on(|| std::thread::sleep(Duration::from_millis(10)));
+    /// assert_eq!(rt.stats()[0].stalls, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stall_threshold(mut self, threshold: Duration) -> Builder {
+        self.monitor.stall = threshold;
+        self
+    }
+
+    /// Call `hook` with each stall report instead of printing it on stderr
+    /// (see [`stall_threshold`](Self::stall_threshold)). The hook runs on
+    /// the monitor thread: keep it short. A panic in it is caught and the
+    /// report printed instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// let rt = heddle::Builder::new()
+    ///     .workers(1)
+    ///     .stall_threshold(Duration::from_millis(20))
+    ///     .on_stall(move |stall| s.lock().unwrap().push(stall.name.clone()))
+    ///     .build()?;
+    /// rt.block_on(|| {
+    ///     heddle::fiber::Builder::new()
+    ///         .name("cruncher")
+    ///         .spawn(|| std::thread::sleep(Duration::from_millis(100)))
+    ///         .unwrap()
+    ///         .join()
+    ///         .unwrap()
+    /// });
+    /// drop(rt);
+    /// assert_eq!(*seen.lock().unwrap(), [Some("cruncher".to_string())]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_stall(mut self, hook: impl Fn(&Stall) + Send + Sync + 'static) -> Builder {
+        self.monitor.on_stall = Some(StallHook(std::sync::Arc::new(hook)));
+        self
+    }
+
     /// Start the worker threads.
     ///
     /// # Errors
@@ -194,7 +296,21 @@ impl Builder {
                 let shared = shared.clone();
                 move || shared.timers.keep()
             })?;
-        let rt = Runtime::from_parts(shared.clone(), keeper);
+        let monitor = std::thread::Builder::new()
+            .name(format!("{}-monitor", self.thread_name))
+            .spawn({
+                let shared = shared.clone();
+                let config = self.monitor.clone();
+                move || monitor::run(&shared, &config)
+            });
+        let monitor = match monitor {
+            Ok(m) => m,
+            Err(e) => {
+                drop(Runtime::from_parts(shared, keeper, None));
+                return Err(e);
+            }
+        };
+        let rt = Runtime::from_parts(shared.clone(), keeper, Some(monitor));
         for (index, queue) in queues.into_iter().enumerate() {
             let worker = WorkerRef::new(Worker::new(index, shared.clone(), queue));
             let name = format!("{}-{index}", self.thread_name);

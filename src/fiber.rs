@@ -13,6 +13,7 @@ pub use crate::handle::{Fiber, FiberId};
 use crate::loom::Arc;
 use crate::runtime::Runtime;
 use crate::scheduler::Shared;
+use crate::scheduler::park::Wait;
 use crate::spawn::{Options, StaysOnThisThread, spawn_with};
 
 /// The fiber running this code.
@@ -386,12 +387,16 @@ pub fn sleep(duration: std::time::Duration) {
         // Past `Instant`'s range: sleep for good, as std's sleep does.
         // Nothing holds the waker, so nothing ever wakes the fiber.
         loop {
-            crate::scheduler::park::block(&mut |_waker| Ok(()));
+            crate::scheduler::park::block(Wait::Sleep(None), &mut |_waker| Ok(()));
         }
     };
     while std::time::Instant::now() < deadline {
         // Nothing but the timer holds the waker.
-        crate::scheduler::park::block_until(&mut |_waker| Ok(()), deadline);
+        crate::scheduler::park::block_until(
+            Wait::Sleep(Some(deadline)),
+            &mut |_waker| Ok(()),
+            deadline,
+        );
     }
 }
 
@@ -419,6 +424,47 @@ pub fn yield_now() {
     if !suspend::yield_now() {
         std::thread::yield_now();
     }
+}
+
+/// A preemption point for long computations: yield if this fiber has used
+/// up its time slice and another fiber is ready; otherwise return at once.
+///
+/// heddle never interrupts a running fiber (doing so soundly is not
+/// possible in Rust: a fiber stopped inside `malloc`, or holding a std
+/// lock, would deadlock the next fiber on its thread). A fiber that
+/// computes for long without yielding or blocking holds its worker; calling
+/// `checkpoint` every few microseconds of work lets the fibers queued
+/// behind it run.
+///
+/// - It yields only when the fiber has run for longer than the runtime's
+///   [`time_slice`](crate::Builder::time_slice) since it last switched in
+///   (any yield or blocking call starts a new slice), and another fiber is
+///   ready on this worker or waiting for any worker.
+/// - Otherwise it costs a thread-local read and one load of a flag that
+///   the runtime's monitor thread sets (see `benches/runtime.rs`,
+///   `checkpoint`).
+/// - Outside a fiber it does nothing.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let rt = heddle::Builder::new().workers(1).time_slice(Duration::from_millis(2)).build()?;
+/// let ticks = rt.block_on(|| {
+///     let ticker = heddle::spawn(|| (0..5).map(|_| heddle::sleep(Duration::from_millis(1))).count());
+///     // A 100 ms computation on the one worker; the ticker still ticks.
+///     let t = Instant::now();
+///     while t.elapsed() < Duration::from_millis(100) {
+///         heddle::checkpoint();
+///     }
+///     ticker.join().unwrap()
+/// });
+/// assert_eq!(ticks, 5);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[inline]
+pub fn checkpoint() {
+    suspend::checkpoint();
 }
 
 /// Run `f`, which may block its OS thread (a blocking system call, a C

@@ -12,7 +12,7 @@ use std::thread;
 use crate::loom::Arc;
 use crate::scheduler::current;
 use crate::scheduler::packet::Packet;
-use crate::scheduler::park::{self, Waker};
+use crate::scheduler::park::{self, Wait, Waker};
 
 /// A fiber's identifier: unique among all fibers of the process, never reused.
 ///
@@ -142,13 +142,13 @@ impl<T: Send> AnyResult for ResultPacket<T> {
 }
 
 /// Wait for the result in `packet`: park the fiber (or the thread) until
-/// the fiber that fills it finishes.
-pub(crate) fn wait<T>(packet: &ResultPacket<T>) -> thread::Result<T> {
+/// the fiber that fills it (fiber `id`) finishes.
+pub(crate) fn wait<T>(packet: &ResultPacket<T>, id: u64) -> thread::Result<T> {
     loop {
         if let Some(result) = packet.take() {
             return result;
         }
-        park::block(&mut |waker| packet.register(waker));
+        park::block(Wait::Join(id), &mut |waker| packet.register(waker));
     }
 }
 
@@ -223,7 +223,7 @@ impl<T> JoinHandle<T> {
         if current_id() == Some(self.fiber.id()) {
             joined_itself();
         }
-        wait(packet)
+        wait(packet, self.fiber.id().as_u64().get())
     }
 
     /// Whether the fiber has finished (its result is ready for [`join`](Self::join)).

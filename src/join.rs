@@ -115,10 +115,13 @@ where
     // SAFETY: before returning or unwinding we either run `b` here (the
     // fiber then finds the claim empty and touches nothing of 'a) or wait
     // for the fiber's result, which it publishes after `b` finished.
-    if let Err(e) = unsafe { crate::spawn::spawn_entry(shared, None, None, entry, false) } {
-        drop(claim.claim());
-        panic!("{e}");
-    }
+    let b_id = match unsafe { crate::spawn::spawn_entry(shared, None, None, entry, false) } {
+        Ok(id) => id,
+        Err(e) => {
+            drop(claim.claim());
+            panic!("{e}");
+        }
+    };
     let stack_ok = current::stack_remaining().is_some_and(|left| left >= JOIN_INLINE_MIN);
     let ra = if stack_ok {
         panic::catch_unwind(AssertUnwindSafe(a))
@@ -132,7 +135,7 @@ where
     let mine = if stack_ok { claim.claim() } else { None };
     let rb = match mine {
         Some(b) => panic::catch_unwind(AssertUnwindSafe(b)),
-        None => wait(&packet),
+        None => wait(&packet, b_id),
     };
     match (ra, rb) {
         (Ok(ra), Ok(rb)) => (ra, rb),

@@ -177,11 +177,15 @@ mod arch;
 #[cfg(not(loom))]
 mod builder;
 #[cfg(not(loom))]
+pub mod dump;
+#[cfg(not(loom))]
 pub mod fiber;
 #[cfg(not(loom))]
 mod handle;
 #[cfg(not(loom))]
 mod join;
+#[cfg(not(loom))]
+mod monitor;
 #[cfg(not(loom))]
 mod overflow;
 #[cfg(not(loom))]
@@ -199,9 +203,12 @@ mod stack;
 pub mod __bench;
 
 #[cfg(not(loom))]
-pub use crate::builder::{Builder, DEFAULT_MAX_BLOCKING_THREADS, DEFAULT_STACK_SIZE, MAX_WORKERS};
+pub use crate::builder::{
+    Builder, DEFAULT_MAX_BLOCKING_THREADS, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD,
+    DEFAULT_TIME_SLICE, MAX_WORKERS,
+};
 #[cfg(not(loom))]
-pub use crate::fiber::{blocking, sleep, spawn, spawn_local, yield_now};
+pub use crate::fiber::{blocking, checkpoint, sleep, spawn, spawn_local, yield_now};
 #[cfg(not(loom))]
 pub use crate::handle::JoinHandle;
 #[cfg(not(loom))]

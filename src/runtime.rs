@@ -4,6 +4,7 @@ use crate::scheduler::current;
 use std::fmt;
 use std::panic;
 
+use crate::dump::{self, FiberInfo};
 use crate::handle::JoinHandle;
 use crate::loom::Arc;
 use crate::scheduler::{Shared, StatsCell};
@@ -38,8 +39,9 @@ use crate::stack;
 /// ```
 pub struct Runtime {
     shared: Arc<Shared>,
-    /// The thread that fires due timers (timers.rs).
-    keeper: Option<std::thread::JoinHandle<()>>,
+    /// The timer keeper (timers.rs) and the monitor (monitor.rs), joined
+    /// at shutdown after the workers.
+    helpers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl fmt::Debug for Runtime {
@@ -74,6 +76,9 @@ pub struct WorkerStats {
     pub steals: u64,
     /// Times the worker went to sleep for lack of work.
     pub parks: u64,
+    /// Fibers reported for holding this worker past the stall threshold
+    /// ([`Builder::stall_threshold`](crate::Builder::stall_threshold)).
+    pub stalls: u64,
 }
 
 impl WorkerStats {
@@ -85,17 +90,22 @@ impl WorkerStats {
             steals_tried: c.steals_tried.load(Relaxed),
             steals: c.steals.load(Relaxed),
             parks: c.parks.load(Relaxed),
+            stalls: c.stalls.load(Relaxed),
         }
     }
 }
 
 impl Runtime {
-    /// A runtime over `shared`, whose timer keeper is `keeper` (the worker
+    /// A runtime over `shared`, with its timer keeper and monitor threads (the worker
     /// threads are started by `Builder::build` after this).
-    pub(crate) fn from_parts(shared: Arc<Shared>, keeper: std::thread::JoinHandle<()>) -> Runtime {
+    pub(crate) fn from_parts(
+        shared: Arc<Shared>,
+        keeper: std::thread::JoinHandle<()>,
+        monitor: Option<std::thread::JoinHandle<()>>,
+    ) -> Runtime {
         Runtime {
             shared,
-            keeper: Some(keeper),
+            helpers: vec![Some(keeper), monitor].into_iter().flatten().collect(),
         }
     }
 
@@ -114,6 +124,58 @@ impl Runtime {
     /// ```
     pub fn workers(&self) -> usize {
         self.shared.workers()
+    }
+
+    /// Every live fiber of this runtime: id, name, and what it is doing
+    /// (running where and for how long, ready, or what it waits on). A
+    /// snapshot, cheap enough to take in production: see [`dump`](crate::dump)
+    /// for how it is taken and what it costs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use heddle::dump::FiberState;
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// let (tx, rx) = heddle::sync::channel::<u32>();
+    /// let h = rt.spawn(move || rx.recv().unwrap());
+    /// while !rt.fibers().iter().any(|f| f.state == FiberState::Receiving) {
+    ///     std::thread::yield_now();
+    /// }
+    /// tx.send(7).unwrap();
+    /// assert_eq!(h.join().unwrap(), 7);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn fibers(&self) -> Vec<FiberInfo> {
+        dump::fibers(&self.shared)
+    }
+
+    /// [`fibers`](Self::fibers) as text, one line per fiber, in the format
+    /// documented in [`dump`](crate::dump): like Go's goroutine dump, for
+    /// logs and for a debug endpoint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// let h = rt.spawn(|| {
+    ///     heddle::fiber::Builder::new()
+    ///         .name("napper")
+    ///         .spawn(|| heddle::sleep(Duration::from_millis(200)))
+    ///         .unwrap()
+    ///         .join()
+    ///         .unwrap()
+    /// });
+    /// std::thread::sleep(Duration::from_millis(50));
+    /// let text = rt.dump();
+    /// assert!(text.starts_with("heddle runtime: 1 workers, 2 live fibers\n"), "{text}");
+    /// assert!(text.contains("\"napper\": sleeping until +"), "{text}");
+    /// assert!(text.contains(": blocked on the join of #"), "{text}");
+    /// h.join().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn dump(&self) -> String {
+        dump::dump(&self.shared)
     }
 
     /// Per-worker counters, indexed by worker.
@@ -236,10 +298,10 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let shared = self.shared.clone();
-        let keeper = self.keeper.take();
+        let helpers = core::mem::take(&mut self.helpers);
         let inside = current::with_current_shared(|s| core::ptr::eq(s, &*shared)).unwrap_or(false);
         if !inside {
-            shut_down(&shared, keeper);
+            shut_down(&shared, helpers);
             return;
         }
         // Waiting here would wait for ourselves: hand the wait to a thread
@@ -247,7 +309,7 @@ impl Drop for Runtime {
         // runtime outlives its last fiber.
         let reaper = std::thread::Builder::new()
             .name("heddle-shutdown".into())
-            .spawn(move || shut_down(&shared, keeper));
+            .spawn(move || shut_down(&shared, helpers));
         if let Err(e) = reaper {
             // Without a thread to wait, the workers run on until the process
             // exits; nothing is freed early, so this is a leak, not a crash.
@@ -257,15 +319,16 @@ impl Drop for Runtime {
 }
 
 /// Wait until no fiber of `shared` is live, then stop the workers and the
-/// timer keeper and wait for their threads to end.
-fn shut_down(shared: &Shared, keeper: Option<std::thread::JoinHandle<()>>) {
+/// timer keeper and the monitor, and wait for their threads to end.
+fn shut_down(shared: &Shared, helpers: Vec<std::thread::JoinHandle<()>>) {
     shared.live.wait_quiet();
     shared.shutdown.store(true, crate::loom::Ordering::SeqCst);
     shared.sleep.wake_all();
     shared.drivers.close();
     shared.drivers.join_all();
     shared.timers.stop_keeper();
-    if let Some(k) = keeper {
-        let _ = k.join();
+    shared.sleep.wake_watcher();
+    for h in helpers {
+        let _ = h.join();
     }
 }

@@ -82,8 +82,10 @@
 use core::cell::Cell;
 
 use super::current::{self, Detached, GoHome};
+use super::task::Status;
 use super::worker::{Exit, Worker};
 use super::worker_loop;
+use crate::loom::Ordering;
 
 /// Step 1-4 of "Detach": give worker `w` to a spare or new thread
 /// (spare.rs). Returns false (and changes nothing) if `w` hosts pinned
@@ -97,13 +99,27 @@ pub(crate) fn detach(w: &Worker, in_blocking: bool) -> bool {
     let task = w.running().expect("detach outside a fiber");
     let home = w.loop_rsp();
     let next = w.new_ref();
-    // Clear `current` before the taking thread can start reading W.
+    // Clear `current` before the taking thread can start reading W, and
+    // tell the monitor that the fiber no longer holds W.
     w.clear_running();
+    w.stats().running.store(0, Ordering::Relaxed);
+    let status = if in_blocking {
+        Status::InBlocking
+    } else {
+        Status::Detached
+    };
+    // SAFETY: the running fiber's task is live; its status is an atomic.
+    unsafe { (*task).set_status(status) };
     let shared = w.shared.clone();
     let job = Box::new(move || worker_loop::drive(next) == Exit::HandedOff);
     if !shared.drivers.hand(job) {
         // Undo: W stays with this thread, which blocks with it.
         w.set_running(task);
+        // SAFETY: as above.
+        unsafe {
+            w.stats().running.store((*task).id, Ordering::Relaxed);
+            (*task).set_status(Status::Ready);
+        }
         return false;
     }
     // From here on `w` belongs to the new thread: do not touch it.

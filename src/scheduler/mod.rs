@@ -46,6 +46,8 @@ pub(crate) mod handoff;
 #[cfg(not(loom))]
 pub(crate) mod park;
 #[cfg(not(loom))]
+pub(crate) mod registry;
+#[cfg(not(loom))]
 pub(crate) mod schedule;
 #[cfg(not(loom))]
 pub(crate) mod spare;

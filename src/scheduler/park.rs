@@ -37,6 +37,7 @@ use super::parker::Parker;
 use super::suspend;
 use crate::loom::Arc;
 
+pub(crate) use super::task::Wait;
 pub(crate) use super::waker::{OnceWaker, Register, Waker};
 
 thread_local! {
@@ -48,9 +49,9 @@ thread_local! {
 ///
 /// Wake-ups may be spurious on threads: callers re-check their condition in
 /// a loop.
-pub(crate) fn block(register: &mut Register<'_>) {
+pub(crate) fn block(why: Wait, register: &mut Register<'_>) {
     if suspend::block_as_fiber() {
-        suspend::suspend_blocked(register);
+        suspend::suspend_blocked(register, why);
         return;
     }
     let parker = THREAD_PARKER.with(Arc::clone);
@@ -63,9 +64,9 @@ pub(crate) fn block(register: &mut Register<'_>) {
 /// `register` is a [`Waker::Once`] shared with a timer (the worker's, or
 /// the parked thread's own timeout); whichever fires first wins, the other
 /// finds it claimed. Callers re-check their condition and the clock.
-pub(crate) fn block_until(register: &mut Register<'_>, deadline: Instant) {
+pub(crate) fn block_until(why: Wait, register: &mut Register<'_>, deadline: Instant) {
     if suspend::block_as_fiber() {
-        suspend::suspend_blocked_until(register, deadline);
+        suspend::suspend_blocked_until(register, deadline, why);
         return;
     }
     let parker = THREAD_PARKER.with(Arc::clone);

@@ -15,11 +15,11 @@ use std::io;
 
 use super::Shared;
 use super::current::local_worker;
-use super::task::{Entry, Task, TaskRef, UNPINNED};
+use super::task::{Entry, Status, Task, TaskRef, UNPINNED};
 use super::waker::Waker;
 use super::worker::{self, Worker};
 use crate::arch::Context;
-use crate::loom::Arc;
+use crate::loom::{Arc, AtomicU64};
 use crate::stack::Stack;
 
 impl Waker {
@@ -80,6 +80,8 @@ impl Shared {
             pinned,
             name,
             runtime: core::ptr::from_ref(self).cast(),
+            status: AtomicU64::new(Status::Ready.encode()),
+            listed: (0, 0),
         };
         let task = match worker.and_then(|w| w.recycled_task()) {
             Some(mut boxed) => {
@@ -88,6 +90,11 @@ impl Shared {
             }
             None => TaskRef::new(task),
         };
+        let shard = self.registry.shard_for(worker.map(|w| w.index));
+        let listed = self.registry.list(shard, task.as_ptr());
+        // SAFETY: nobody else runs the task yet, and a dump reads only its
+        // id, name and status, never `listed` (registry.rs).
+        unsafe { (*task.as_ptr()).listed = listed };
         push_new(self, worker, task);
         Ok(id)
     }
@@ -100,6 +107,8 @@ pub(crate) fn schedule(task: TaskRef) {
     // SAFETY: `shared` outlives every live fiber of its runtime (task.rs),
     // and we own the TaskRef, so its fields hold still.
     let (shared, pinned) = unsafe { (runtime_of(&*task.as_ptr()), (*task.as_ptr()).pinned_to()) };
+    // SAFETY: as above; the status is an atomic that dumps read.
+    unsafe { (*task.as_ptr()).set_status(Status::Ready) };
     let Some(w) = local_worker(shared) else {
         // From outside the runtime: once the task is pushed, its fiber may
         // run, finish and let the runtime drop before we are done

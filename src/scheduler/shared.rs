@@ -3,6 +3,7 @@
 use crossbeam_utils::CachePadded;
 
 use super::live::Live;
+use super::registry::Registry;
 use super::run_queue::{Injector, RunQueueStealer};
 use super::sleep::Sleep;
 use super::spare::Drivers;
@@ -23,6 +24,7 @@ use crate::stack::{POOL_MAX, POOL_REFILL, StackAllocator};
 /// | `drivers`    | see spare.rs                   | see spare.rs         |
 /// | `stacks`     | workers (slab refills)         | workers, spawners    |
 /// | `live`       | see live.rs                    | spawn, runtime drop  |
+/// | `registry`   | spawn, retire (registry.rs)    | dumps                |
 /// | `shutdown`   | runtime drop                   | workers              |
 /// | `stats[i]`   | worker i only                  | anyone (Relaxed)     |
 #[derive(Debug)]
@@ -40,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) stacks: StackAllocator,
     /// Fibers spawned and not yet retired (plus worker credit).
     pub(crate) live: Live,
+    /// Every live fiber, for dumps (registry.rs).
+    pub(crate) registry: Registry,
     /// Stack slots that worker pools may hold beyond live fibers.
     pub(super) stack_slack: usize,
     pub(crate) shutdown: AtomicBool,
@@ -62,6 +66,7 @@ impl Shared {
             drivers: Drivers::new(max_blocking_threads),
             stacks: StackAllocator::new(stack_size),
             live: Live::new(),
+            registry: Registry::new(workers),
             stack_slack: workers * (POOL_MAX + POOL_REFILL) + Live::slack(workers),
             shutdown: AtomicBool::new(false),
             stats: (0..workers).map(|_| CachePadded::default()).collect(),
@@ -76,10 +81,28 @@ impl Shared {
 }
 
 /// Per-worker counters, each set on its own cache line (they change on
-/// every switch). Each is written only by its worker (a Relaxed
-/// load and store, no read-modify-write) and read by anyone.
+/// every switch). Each counter has one writer, its worker or (where
+/// noted) the monitor: a Relaxed load and store, no read-modify-write;
+/// anyone reads them. `preempt` is the exception: the monitor sets it and
+/// the worker clears it, and a set lost to a clear only delays a yield by
+/// one monitor tick.
 #[derive(Debug, Default)]
 pub(crate) struct StatsCell {
+    /// The id of the fiber running on this worker now, or 0: written at
+    /// each switch in and out, read by the monitor and dumps.
+    pub(crate) running: AtomicU64,
+    /// Set by the monitor when the running fiber has used up its time
+    /// slice; read by `checkpoint`, cleared by it and at each switch.
+    pub(crate) preempt: AtomicBool,
+    /// `checkpoint`s that found `preempt` set: progress the monitor sees.
+    pub(crate) checkpoints: AtomicU64,
+    /// Stalls the monitor reported (written by the monitor only).
+    pub(crate) stalls: AtomicU64,
+    /// The fiber the monitor last saw start running here, and since when
+    /// (microseconds since task.rs's `epoch`): dumps' "for X ms". Written
+    /// by the monitor only.
+    pub(crate) seen_running: AtomicU64,
+    pub(crate) seen_since: AtomicU64,
     pub(crate) fibers_run: AtomicU64,
     pub(crate) switches: AtomicU64,
     pub(crate) steals_tried: AtomicU64,
@@ -106,5 +129,11 @@ impl StatsCell {
     }
     pub(crate) fn bump_parks(&self) {
         bump(&self.parks);
+    }
+    pub(crate) fn bump_checkpoints(&self) {
+        bump(&self.checkpoints);
+    }
+    pub(crate) fn bump_stalls(&self) {
+        bump(&self.stalls);
     }
 }

@@ -54,11 +54,29 @@
 //! stops searching (step 1) just after a poster saw `searching > 0`.
 //!
 //! `tests` in this file model-check this under loom.
+//!
+//! # The watcher: idle when every worker sleeps
+//!
+//! The runtime's monitor thread (`monitor.rs`) looks at the workers every
+//! tick while any of them is awake, and must cost nothing while the
+//! runtime is idle. So it sleeps for good once every worker sleeps:
+//!
+//! | step | watcher ([`Sleep::watch`])               | a worker leaving sleep (every `sleeping -= 1`) |
+//! |------|------------------------------------------|------------------------------------------------|
+//! | 1    | sees `sleeping == workers`               | `sleeping -= 1` (SeqCst)                       |
+//! | 2    | `watcher_parked = true` (SeqCst)         | reads `watcher_parked` (SeqCst)                |
+//! | 3    | re-reads `sleeping`: all still asleep? park; else go on | if set: unpark the watcher      |
+//!
+//! Both sides write, then read the other's variable, all SeqCst: whichever
+//! write comes second in the total order, its side reads the other's
+//! write. Either the watcher sees the worker awake, or the worker sees the
+//! watcher parked and unparks it (the parker keeps the token if the
+//! unpark comes first).
 
 use std::time::Duration;
 
 use super::parker::{Parker, park_timeout};
-use crate::loom::{AtomicUsize, Mutex, Ordering, fence};
+use crate::loom::{AtomicBool, AtomicUsize, Mutex, Ordering, fence};
 
 /// Sleep bookkeeping for one runtime. See the module docs.
 #[derive(Debug)]
@@ -71,6 +89,10 @@ pub(crate) struct Sleep {
     idle: Mutex<Vec<usize>>,
     /// One parker per worker.
     parkers: Box<[Parker]>,
+    /// The monitor thread's parker, and whether it sleeps for good (see
+    /// "The watcher" in the module docs).
+    watcher: Parker,
+    watcher_parked: AtomicBool,
 }
 
 impl Sleep {
@@ -80,6 +102,8 @@ impl Sleep {
             sleeping: AtomicUsize::new(0),
             idle: Mutex::new(Vec::with_capacity(workers)),
             parkers: (0..workers).map(|_| Parker::new()).collect(),
+            watcher: Parker::new(),
+            watcher_parked: AtomicBool::new(false),
         }
     }
 
@@ -140,6 +164,7 @@ impl Sleep {
             self.searching.fetch_add(1, Ordering::SeqCst);
             drop(idle);
             self.parkers[index].unpark();
+            self.rouse_watcher();
         }
     }
 
@@ -163,6 +188,7 @@ impl Sleep {
             self.searching.fetch_add(1, Ordering::SeqCst);
             drop(idle);
             self.parkers[i].unpark();
+            self.rouse_watcher();
         }
     }
 
@@ -176,6 +202,7 @@ impl Sleep {
         for i in woken {
             self.parkers[i].unpark();
         }
+        self.watcher.unpark();
     }
 
     /// A worker found work: if it was searching, it stops, and if it was the
@@ -262,6 +289,8 @@ impl Sleep {
         if let Some(pos) = idle.iter().position(|&i| i == index) {
             idle.swap_remove(pos);
             self.sleeping.fetch_sub(1, Ordering::SeqCst);
+            drop(idle);
+            self.rouse_watcher();
             false
         } else {
             drop(idle);
@@ -269,6 +298,34 @@ impl Sleep {
             self.parkers[index].park();
             true
         }
+    }
+
+    /// The watcher's wait between two looks at the workers: `tick` while
+    /// any worker is awake, for good (until one wakes, or shutdown) while
+    /// all sleep. See "The watcher" in the module docs.
+    pub(crate) fn watch(&self, tick: Duration) {
+        let all = self.parkers.len();
+        if self.sleeping.load(Ordering::SeqCst) < all {
+            park_timeout(&self.watcher, Some(tick));
+            return;
+        }
+        self.watcher_parked.store(true, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) == all {
+            self.watcher.park();
+        }
+        self.watcher_parked.store(false, Ordering::SeqCst);
+    }
+
+    /// A worker just left sleep: wake the watcher if it sleeps for good.
+    fn rouse_watcher(&self) {
+        if self.watcher_parked.load(Ordering::SeqCst) {
+            self.watcher.unpark();
+        }
+    }
+
+    /// Wake the watcher whatever it waits for (shutdown).
+    pub(crate) fn wake_watcher(&self) {
+        self.watcher.unpark();
     }
 
     /// Number of workers sleeping now (for tests and stats).

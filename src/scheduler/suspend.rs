@@ -19,8 +19,10 @@ use std::time::Instant;
 use super::current::{self, GoHome, current, in_fiber};
 use super::handoff;
 use super::switch_out::{go_home, suspend};
+use super::task::Wait;
 use super::waker::Register;
-use super::worker::Transition;
+use super::worker::{Transition, Worker};
+use crate::loom::Ordering;
 
 /// About to block or yield: whether to do it as a fiber (switch out) or
 /// as a thread (park or yield the OS thread).
@@ -104,8 +106,8 @@ pub(crate) fn yield_now() -> bool {
 }
 
 /// In a fiber: block (see park.rs). Must be called inside a fiber.
-pub(crate) fn suspend_blocked(register: &mut Register<'_>) {
-    suspend(Transition::Block(erase(register)));
+pub(crate) fn suspend_blocked(register: &mut Register<'_>, why: Wait) {
+    suspend(Transition::Block(erase(register), why));
 }
 
 /// The register closure as the raw pointer a transition carries.
@@ -118,6 +120,43 @@ fn erase(register: &mut Register<'_>) -> *mut Register<'static> {
 
 /// In a fiber: block as [`suspend_blocked`], and also be woken at
 /// `deadline` by a timer on the current worker.
-pub(crate) fn suspend_blocked_until(register: &mut Register<'_>, deadline: Instant) {
-    suspend(Transition::BlockUntil(erase(register), deadline));
+pub(crate) fn suspend_blocked_until(register: &mut Register<'_>, deadline: Instant, why: Wait) {
+    suspend(Transition::BlockUntil(erase(register), deadline, why));
+}
+
+/// A preemption point (the public `heddle::checkpoint`): yield if the
+/// monitor flagged this worker's time slice as used up and another fiber is
+/// ready, here or in the injector. Otherwise a thread-local read and one
+/// load. See monitor.rs.
+#[inline]
+pub(crate) fn checkpoint() {
+    let w = current();
+    // SAFETY: a non-null CURRENT is this thread's live Worker; the flag is
+    // an atomic any thread may read.
+    if !w.is_null() && unsafe { (*w).stats().preempt.load(Ordering::Relaxed) } {
+        // SAFETY: as above.
+        checkpoint_slow(unsafe { &*w });
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn checkpoint_slow(w: &Worker) {
+    if w.current.get().is_none() {
+        return; // the worker's own loop, not a fiber
+    }
+    let stats = w.stats();
+    stats.preempt.store(false, Ordering::Relaxed);
+    stats.bump_checkpoints();
+    if w.queue.is_empty() && w.shared.pinned[w.index].is_empty() {
+        // Only the injector may hold others (woken from outside, or by
+        // the timer keeper). The worker reads it only now and then, so
+        // take some into our own queue, where they run before the
+        // yielded fiber: otherwise the yield would just resume us.
+        match w.steal_from_injector() {
+            Some(t) => w.queue.push_woken(t),
+            None => return,
+        }
+    }
+    yield_now();
 }

@@ -14,9 +14,11 @@
 
 use std::io;
 use std::ptr::NonNull;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::arch::Context;
-use crate::loom::Arc;
+use crate::loom::{Arc, AtomicU64, Ordering};
 use crate::stack::Stack;
 
 /// The closure a fiber runs, with its result slot, behind a type-erased
@@ -58,12 +60,113 @@ pub(crate) struct Task {
     /// Type-erased so that this file, which `Shared` builds on, does not
     /// import it back.
     pub(crate) runtime: *const (),
+    /// What the fiber waits on, for `Runtime::dump`: a [`Status`] encoded
+    /// by [`Status::encode`]. Written by its worker loop as the fiber
+    /// blocks or yields, and by whoever wakes it; read by dumps, under the
+    /// registry lock. Only a report: nothing schedules by it.
+    pub(crate) status: AtomicU64,
+    /// Where the fiber is listed in its runtime's registry (registry.rs):
+    /// shard and slot. Set at spawn, before anyone else sees the task.
+    pub(crate) listed: (u32, u32),
+}
+
+/// What a blocked fiber waits on, as a dump reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// The end of the fiber with this id (`JoinHandle::join`).
+    Join(u64),
+    /// A message (`Receiver::recv` and its timed forms).
+    Recv,
+    /// Room in a channel, or a receiver (`SyncSender::send`).
+    Send,
+    /// A `heddle::sync::Mutex`.
+    Mutex,
+    /// A `WaitGroup` (and `scope`, which waits on one).
+    Group,
+    /// `heddle::sleep`, until this instant (`None`: for good).
+    Sleep(Option<Instant>),
+}
+
+/// A fiber's state as [`Task::status`] records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Queued to run (or running: the worker's own record says which).
+    Ready,
+    /// Blocked until woken.
+    Waiting(Wait),
+    /// Inside `heddle::blocking`, on a thread of its own.
+    InBlocking,
+    /// Off its worker while it unwinds (handoff.rs), on a thread of its own.
+    Detached,
+}
+
+/// Status word layout: the kind in the low 8 bits, a payload (a fiber id,
+/// or a deadline in microseconds since [`epoch`]) in the other 56.
+const KIND_BITS: u32 = 8;
+const READY: u64 = 0;
+const JOIN: u64 = 1;
+const RECV: u64 = 2;
+const SEND: u64 = 3;
+const MUTEX: u64 = 4;
+const WAIT_GROUP: u64 = 5;
+const SLEEP: u64 = 6;
+const IN_BLOCKING: u64 = 7;
+const DETACHED: u64 = 8;
+/// The payload of a sleep without end.
+const FOREVER: u64 = u64::MAX >> KIND_BITS;
+
+/// The instant status deadlines count from (the first use in the process).
+pub(crate) fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Status {
+    pub(crate) fn encode(self) -> u64 {
+        let (kind, payload) = match self {
+            Status::Ready => (READY, 0),
+            Status::Waiting(Wait::Join(id)) => (JOIN, id),
+            Status::Waiting(Wait::Recv) => (RECV, 0),
+            Status::Waiting(Wait::Send) => (SEND, 0),
+            Status::Waiting(Wait::Mutex) => (MUTEX, 0),
+            Status::Waiting(Wait::Group) => (WAIT_GROUP, 0),
+            Status::Waiting(Wait::Sleep(None)) => (SLEEP, FOREVER),
+            Status::Waiting(Wait::Sleep(Some(until))) => {
+                let us = until.saturating_duration_since(epoch()).as_micros();
+                (SLEEP, us.min(u128::from(FOREVER - 1)) as u64)
+            }
+            Status::InBlocking => (IN_BLOCKING, 0),
+            Status::Detached => (DETACHED, 0),
+        };
+        kind | (payload << KIND_BITS)
+    }
+
+    pub(crate) fn decode(word: u64) -> Status {
+        let payload = word >> KIND_BITS;
+        match word & ((1 << KIND_BITS) - 1) {
+            JOIN => Status::Waiting(Wait::Join(payload)),
+            RECV => Status::Waiting(Wait::Recv),
+            SEND => Status::Waiting(Wait::Send),
+            MUTEX => Status::Waiting(Wait::Mutex),
+            WAIT_GROUP => Status::Waiting(Wait::Group),
+            SLEEP if payload == FOREVER => Status::Waiting(Wait::Sleep(None)),
+            SLEEP => Status::Waiting(Wait::Sleep(Some(epoch() + Duration::from_micros(payload)))),
+            IN_BLOCKING => Status::InBlocking,
+            DETACHED => Status::Detached,
+            _ => Status::Ready,
+        }
+    }
 }
 
 /// [`Task::pinned`] of a fiber any worker may run.
 pub(crate) const UNPINNED: u32 = u32::MAX;
 
 impl Task {
+    /// Record what the fiber does now (see [`Task::status`]).
+    pub(crate) fn set_status(&self, status: Status) {
+        self.status.store(status.encode(), Ordering::Relaxed);
+    }
+
     /// The worker this fiber is pinned to, if it is.
     pub(crate) fn pinned_to(&self) -> Option<usize> {
         (self.pinned != UNPINNED).then_some(self.pinned as usize)

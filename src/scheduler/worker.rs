@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use super::live::Credit;
 use super::run_queue::RunQueue;
-use super::task::{Task, TaskRef, UNPINNED};
+use super::task::{Status, Task, TaskRef, UNPINNED, Wait};
 use super::waker::Register;
 use super::{Shared, StatsCell};
 use crate::arch::Context;
@@ -83,7 +83,11 @@ impl WorkerRef {
 /// Retire a fiber on a thread that drives no worker (handoff.rs): its
 /// stack goes to the runtime's shared list, its count to the total.
 pub(crate) fn retire_detached(shared: &Shared, task: TaskRef) {
-    // SAFETY: the fiber finished and switched away for the last time.
+    // SAFETY: the fiber finished and switched away for the last time; its
+    // `listed` field was set at spawn and is read-only since.
+    shared.registry.unlist(unsafe { (*task.as_ptr()).listed });
+    // SAFETY: unlisted, so no dump reads it any more (registry.rs), and the
+    // fiber will never run again.
     let mut task = unsafe { task.into_box() };
     if let Some(stack) = task.stack.take() {
         shared.stacks.take_back(stack);
@@ -100,10 +104,10 @@ pub(crate) enum Transition {
     /// Put me at the back of the run queue.
     Yield,
     /// Register me with this (see park.rs); the closure lives on my stack.
-    Block(*mut Register<'static>),
+    Block(*mut Register<'static>, Wait),
     /// As `Block`, and also wake me at this deadline (a timer in this
     /// worker's shard, timers.rs).
-    BlockUntil(*mut Register<'static>, Instant),
+    BlockUntil(*mut Register<'static>, Instant, Wait),
     /// I am done; free me.
     Finished,
 }
@@ -233,6 +237,8 @@ impl Worker {
     /// was over before it began): pinned ones in the pinned inbox.
     pub(super) fn push_ready(&self, task: TaskRef) {
         // SAFETY: we own `task`; its `pinned` field is read-only for us.
+        unsafe { (*task.as_ptr()).set_status(Status::Ready) };
+        // SAFETY: as above.
         if unsafe { (*task.as_ptr()).pinned } == UNPINNED {
             self.queue.push_woken(task);
         } else {
@@ -259,8 +265,13 @@ impl Worker {
 
     /// A fiber finished: return its stack and free it.
     pub(super) fn retire(&self, task: TaskRef) {
+        // SAFETY: `listed` was set at spawn and is read-only since.
+        self.shared
+            .registry
+            .unlist(unsafe { (*task.as_ptr()).listed });
         // SAFETY: the fiber switched back with Finished (or never started),
-        // so nothing will resume it and we hold the only pointer.
+        // so nothing will resume it, and, unlisted, no dump reads it: we
+        // hold the only pointer.
         let mut task = unsafe { task.into_box() };
         if task.pinned != UNPINNED {
             self.pinned_live.set(self.pinned_live.get() - 1);

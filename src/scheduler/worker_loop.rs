@@ -25,7 +25,7 @@ use core::ptr;
 
 use super::current::{self, GoHome};
 use super::switch_out;
-use super::task::{Task, TaskRef, UNPINNED};
+use super::task::{Status, Task, TaskRef, UNPINNED};
 use super::waker::{OnceWaker, Waker};
 use super::worker::{AbortOnUnwind, Exit, Transition, Worker, WorkerRef, retire_detached};
 use crate::arch;
@@ -117,7 +117,10 @@ fn run_task(w: &Worker, task: TaskRef) -> bool {
         name_len: name.1,
     });
     w.current.set(ptr::NonNull::new(t));
-    w.stats().bump_switches();
+    let stats = w.stats();
+    stats.bump_switches();
+    // For the monitor (monitor.rs): who holds this worker now.
+    stats.running.store(id, Ordering::Relaxed);
     // SAFETY: the task's context was saved by its last switch away (or
     // made by `init_stack` in `start`) and has not been resumed since: we
     // own the TaskRef. Our own ctx slot is valid for the write and stays
@@ -133,6 +136,11 @@ fn run_task(w: &Worker, task: TaskRef) -> bool {
     };
     overflow::clear_running();
     w.current.set(None);
+    stats.running.store(0, Ordering::Relaxed);
+    if stats.preempt.load(Ordering::Relaxed) {
+        // The slice it ended belonged to the fiber that just switched out.
+        stats.preempt.store(false, Ordering::Relaxed);
+    }
     match w.transition.replace(Transition::None) {
         Transition::Yield => {
             // SAFETY: the fiber is suspended and we own its TaskRef.
@@ -142,7 +150,11 @@ fn run_task(w: &Worker, task: TaskRef) -> bool {
                 w.shared.sleep.hint_surplus();
             }
         }
-        Transition::Block(register) => {
+        Transition::Block(register, why) => {
+            // Before registering: once registered, a waker may mark it
+            // Ready at any moment, and that must be the last word.
+            // SAFETY: the fiber is suspended and we own its TaskRef.
+            unsafe { (*t).set_status(Status::Waiting(why)) };
             // SAFETY: the closure lives on the blocked fiber's stack,
             // which stays put until the fiber is resumed, and only we can
             // resume it until the closure publishes the waker. After the
@@ -155,7 +167,9 @@ fn run_task(w: &Worker, task: TaskRef) -> bool {
                 }
             }
         }
-        Transition::BlockUntil(register, deadline) => {
+        Transition::BlockUntil(register, deadline, why) => {
+            // SAFETY: as for Block.
+            unsafe { (*t).set_status(Status::Waiting(why)) };
             let once = OnceWaker::new(Waker::Fiber(task));
             // SAFETY: as for Block.
             let outcome = unsafe { (*register)(Waker::Once(once.clone())) };
@@ -226,6 +240,8 @@ fn welcome_home(task: TaskRef) {
     crate::overflow::clear_running();
     match record.why.get() {
         GoHome::Rejoin => {
+            // SAFETY: the fiber's context is saved and we own its TaskRef.
+            unsafe { (*task.as_ptr()).set_status(Status::Ready) };
             record.shared.injector.push(task);
             record.shared.sleep.notify_work();
         }

@@ -29,7 +29,7 @@ pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, 
 
 use super::wait_queue::{RECEIVERS, SENDERS, WaitQueue, Wakeups};
 use crate::loom::Arc;
-use crate::scheduler::park::Waker;
+use crate::scheduler::park::{Wait, Waker};
 
 struct State<T> {
     items: VecDeque<T>,
@@ -218,7 +218,7 @@ impl<T> SyncSender<T> {
     /// ```
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         let mut item = Some(t);
-        let ticket = self.chan.wait_in(SENDERS, |st, wake| {
+        let ticket = self.chan.wait_in(SENDERS, Wait::Send, |st, wake| {
             if st.receivers == 0 {
                 return Some(Err(()));
             }
@@ -235,7 +235,7 @@ impl<T> SyncSender<T> {
             return Ok(());
         }
         // Rendezvous: wait until a receiver took our message.
-        self.chan.wait_in(SENDERS, |st, _| {
+        self.chan.wait_in(SENDERS, Wait::Send, |st, _| {
             if st.received >= ticket {
                 Some(Ok(()))
             } else if st.receivers == 0 {
@@ -298,7 +298,7 @@ impl<T> Receiver<T> {
     /// assert!(rx.recv().is_err());
     /// ```
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.chan.wait_in(RECEIVERS, take)
+        self.chan.wait_in(RECEIVERS, Wait::Recv, take)
     }
 
     /// Take a message if one is queued, without waiting.
@@ -341,7 +341,10 @@ impl<T> Receiver<T> {
                 .recv()
                 .map_err(|RecvError| RecvTimeoutError::Disconnected);
         };
-        match self.chan.wait_in_until(RECEIVERS, deadline, take) {
+        match self
+            .chan
+            .wait_in_until(RECEIVERS, Wait::Recv, deadline, take)
+        {
             Some(Ok(t)) => Ok(t),
             Some(Err(RecvError)) => Err(RecvTimeoutError::Disconnected),
             None => Err(RecvTimeoutError::Timeout),

@@ -45,7 +45,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::loom::{AtomicUsize, Mutex as RawLock, Ordering};
-use crate::scheduler::park::{self, Waker};
+use crate::scheduler::park::{self, Wait, Waker};
 
 /// Held.
 const LOCKED: usize = 1;
@@ -219,7 +219,7 @@ impl<T: ?Sized> Mutex<T> {
             if self.try_acquire() {
                 return;
             }
-            park::block(&mut |waker| {
+            park::block(Wait::Mutex, &mut |waker| {
                 let mut w = self.waiters.lock();
                 // PARKED first, then the re-check (see the module docs).
                 if self.state.fetch_or(PARKED, Ordering::AcqRel) & LOCKED == 0 {

@@ -1,7 +1,7 @@
 //! `WaitGroup`: wait until a count of outstanding tasks reaches zero.
 
 use super::wait_queue::WaitQueue;
-use crate::scheduler::park::Waker;
+use crate::scheduler::park::{Wait, Waker};
 
 /// A counter that fibers and threads can wait on until it reaches zero, in
 /// the manner of Go's `sync.WaitGroup`.
@@ -148,6 +148,6 @@ impl WaitGroup {
     /// ```
     pub fn wait(&self) {
         self.queue
-            .wait_until(|count, _| (*count == 0).then_some(()));
+            .wait_until(Wait::Group, |count, _| (*count == 0).then_some(()));
     }
 }

@@ -201,7 +201,7 @@ impl<S, W: Wake> WaitQueue<S, W> {
 #[cfg(not(loom))]
 mod blocking {
     use super::*;
-    use crate::scheduler::park::{self, Waker};
+    use crate::scheduler::park::{self, Wait, Waker};
 
     use std::time::Instant;
 
@@ -222,15 +222,18 @@ mod blocking {
         /// and return that. `ready` runs under the lock and may wake others.
         pub(crate) fn wait_until<R>(
             &self,
+            why: Wait,
             ready: impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
         ) -> R {
-            self.wait_in(RECEIVERS, ready)
+            self.wait_in(RECEIVERS, why, ready)
         }
 
         /// [`wait_until`](Self::wait_until), waiting in wait list `list`.
+        /// `why` says what a dump reports the waiter waits on.
         pub(crate) fn wait_in<R>(
             &self,
             list: usize,
+            why: Wait,
             mut ready: impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
         ) -> R {
             loop {
@@ -238,7 +241,9 @@ mod blocking {
                     return r;
                 }
                 let mut out = None;
-                park::block(&mut |waker| self.register(list, waker, &mut ready, &mut out));
+                park::block(why, &mut |waker| {
+                    self.register(list, waker, &mut ready, &mut out)
+                });
                 if let Some(r) = out {
                     return r;
                 }
@@ -250,6 +255,7 @@ mod blocking {
         pub(crate) fn wait_in_until<R>(
             &self,
             list: usize,
+            why: Wait,
             deadline: Instant,
             mut ready: impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
         ) -> Option<R> {
@@ -262,6 +268,7 @@ mod blocking {
                 }
                 let mut out = None;
                 park::block_until(
+                    why,
                     &mut |waker| self.register(list, waker, &mut ready, &mut out),
                     deadline,
                 );

@@ -1,0 +1,217 @@
+//! `Runtime::dump` and `Runtime::fibers`: every live fiber, by id and
+//! name, with what it is doing: running where, ready, or blocked on what.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use heddle::dump::FiberState;
+
+/// Poll `rt.fibers()` until `pred` holds for the fiber named `name`.
+fn wait_for(rt: &heddle::Runtime, name: &str, pred: impl Fn(&FiberState) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let fibers = rt.fibers();
+        if fibers
+            .iter()
+            .any(|f| f.name.as_deref() == Some(name) && pred(&f.state))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never got there:\n{}",
+            rt.dump()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn named<T: Send + 'static>(
+    rt: &heddle::Runtime,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> heddle::JoinHandle<T> {
+    heddle::fiber::Builder::new()
+        .name(name)
+        .spawn_on(rt, f)
+        .unwrap()
+}
+
+#[test]
+fn a_dump_names_every_fiber_and_what_it_waits_on() {
+    let rt = heddle::Builder::new().workers(2).build().unwrap();
+
+    let (tx, rx) = heddle::sync::channel::<u32>();
+    let receiver = named(&rt, "receiver", move || rx.recv().unwrap());
+    wait_for(&rt, "receiver", |s| *s == FiberState::Receiving);
+    let joiner = named(&rt, "joiner", move || receiver.join().unwrap());
+    wait_for(&rt, "joiner", |s| matches!(s, FiberState::Joining(_)));
+
+    let (stx, srx) = heddle::sync::sync_channel::<u32>(0);
+    let sender = named(&rt, "sender", move || stx.send(1).unwrap());
+    wait_for(&rt, "sender", |s| *s == FiberState::Sending);
+
+    let lock = Arc::new(heddle::sync::Mutex::new(0));
+    let guard = lock.lock();
+    let l = lock.clone();
+    let locker = named(&rt, "locker", move || *l.lock() += 1);
+    wait_for(&rt, "locker", |s| *s == FiberState::Locking);
+
+    let wg = Arc::new(heddle::sync::WaitGroup::new());
+    wg.add(1);
+    let w = wg.clone();
+    let grouper = named(&rt, "grouper", move || w.wait());
+    wait_for(&rt, "grouper", |s| *s == FiberState::WaitingGroup);
+
+    let sleeper = named(&rt, "sleeper", || {
+        heddle::sleep(Duration::from_secs(3))
+    });
+    wait_for(&rt, "sleeper", |s| matches!(s, FiberState::Sleeping { .. }));
+
+    let (btx, brx) = std::sync::mpsc::channel::<()>();
+    let blocker = named(&rt, "blocker", move || {
+        heddle::blocking(|| brx.recv().unwrap())
+    });
+    wait_for(&rt, "blocker", |s| *s == FiberState::InBlocking);
+
+    // Both workers busy, then one more fiber: it can only be Ready.
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinners: Vec<_> = ["spin-a", "spin-b"]
+        .into_iter()
+        .map(|n| {
+            let stop = stop.clone();
+            named(&rt, n, move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    wait_for(&rt, "spin-a", |s| matches!(s, FiberState::Running { .. }));
+    wait_for(&rt, "spin-b", |s| matches!(s, FiberState::Running { .. }));
+    let queued = named(&rt, "queued", || 7);
+    wait_for(&rt, "queued", |s| *s == FiberState::Ready);
+    std::thread::sleep(Duration::from_millis(30));
+
+    let fibers = rt.fibers();
+    let text = rt.dump();
+    let id_of = |name: &str| {
+        fibers
+            .iter()
+            .find(|f| f.name.as_deref() == Some(name))
+            .expect(name)
+            .id
+            .as_u64()
+    };
+    let line_of = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("\"{name}\": ")))
+            .expect(name)
+            .to_string()
+    };
+    assert!(
+        text.starts_with("heddle runtime: 2 workers, 10 live fibers\n"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 11, "{text}");
+    assert_eq!(
+        line_of("receiver"),
+        format!(
+            "#{} \"receiver\": blocked on a channel receive",
+            id_of("receiver")
+        )
+    );
+    assert!(
+        line_of("sender").ends_with("\"sender\": blocked on a channel send"),
+        "{text}"
+    );
+    assert!(
+        line_of("locker").ends_with("\"locker\": blocked on a Mutex"),
+        "{text}"
+    );
+    assert!(
+        line_of("grouper").ends_with("\"grouper\": blocked on a WaitGroup"),
+        "{text}"
+    );
+    assert!(
+        line_of("sleeper").contains("\"sleeper\": sleeping until +"),
+        "{text}"
+    );
+    assert!(
+        line_of("blocker").ends_with("\"blocker\": in a blocking region"),
+        "{text}"
+    );
+    assert!(line_of("queued").ends_with("\"queued\": ready"), "{text}");
+    for spinner in ["spin-a", "spin-b"] {
+        let line = line_of(spinner);
+        assert!(line.contains(": running on worker "), "{text}");
+        match fibers
+            .iter()
+            .find(|f| f.name.as_deref() == Some(spinner))
+            .unwrap()
+            .state
+        {
+            FiberState::Running { worker, elapsed } => {
+                assert!(worker < 2);
+                assert!(elapsed >= Duration::from_millis(10), "{elapsed:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        line_of("joiner"),
+        format!(
+            "#{} \"joiner\": blocked on the join of #{}",
+            id_of("joiner"),
+            id_of("receiver")
+        )
+    );
+    // Sorted by id.
+    let ids: Vec<_> = fibers.iter().map(|f| f.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+
+    // Let everything finish.
+    stop.store(true, Ordering::Relaxed);
+    tx.send(5).unwrap();
+    assert_eq!(srx.recv().unwrap(), 1);
+    drop(guard);
+    wg.done();
+    btx.send(()).unwrap();
+    assert_eq!(joiner.join().unwrap(), 5);
+    sender.join().unwrap();
+    locker.join().unwrap();
+    grouper.join().unwrap();
+    blocker.join().unwrap();
+    assert_eq!(queued.join().unwrap(), 7);
+    for s in spinners {
+        s.join().unwrap();
+    }
+    assert_eq!(*lock.lock(), 1);
+    sleeper.join().unwrap();
+}
+
+#[test]
+fn an_empty_runtime_dumps_its_header_only() {
+    let rt = common::rt(3);
+    assert_eq!(rt.dump(), "heddle runtime: 3 workers, 0 live fibers\n");
+    assert!(rt.fibers().is_empty());
+}
+
+#[test]
+fn a_fiber_sees_itself_running_in_a_dump() {
+    let rt = Arc::new(common::rt(1));
+    let r = rt.clone();
+    let (me, state) = rt.block_on(move || {
+        let me = heddle::fiber::current().id();
+        let f = r.fibers().into_iter().find(|f| f.id == me).unwrap();
+        (me, f.state)
+    });
+    assert!(me.as_u64().get() >= 1);
+    assert!(
+        matches!(state, FiberState::Running { worker: 0, .. }),
+        "{state:?}"
+    );
+}
