@@ -244,12 +244,52 @@ fn mutex_uncontended(c: &mut Criterion) {
     g.finish();
 }
 
+/// `heddle::checkpoint` when nothing else waits: the call alone, and a
+/// loop of ~10 µs units of work with and without a checkpoint after each.
+fn checkpoint(c: &mut Criterion) {
+    fn in_a_fiber(rt: &heddle::Runtime, iters: u64, f: impl Fn() + Sync) -> Duration {
+        rt.block_on(|| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            start.elapsed()
+        })
+    }
+    /// About 10 µs of arithmetic on this machine's cores.
+    fn work() {
+        let mut x = black_box(1u64);
+        for i in 0..90_000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+        }
+        black_box(x);
+    }
+    let mut g = c.benchmark_group("checkpoint");
+    let rt = heddle::Builder::new().workers(1).build().unwrap();
+    g.bench_function("call_in_a_fiber", |b| {
+        b.iter_custom(|iters| in_a_fiber(&rt, iters, heddle::checkpoint))
+    });
+    g.bench_function("work_unit_alone", |b| {
+        b.iter_custom(|iters| in_a_fiber(&rt, iters, work))
+    });
+    g.bench_function("work_unit_then_checkpoint", |b| {
+        b.iter_custom(|iters| {
+            in_a_fiber(&rt, iters, || {
+                work();
+                heddle::checkpoint();
+            })
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = yield_round_trip, spawn_join, channel_ping_pong, mutex_uncontended, mutex_contended, fib30
+    targets = yield_round_trip, spawn_join, channel_ping_pong, mutex_uncontended, mutex_contended,
+        fib30, checkpoint
 }
 criterion_main!(benches);

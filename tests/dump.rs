@@ -66,9 +66,7 @@ fn a_dump_names_every_fiber_and_what_it_waits_on() {
     let grouper = named(&rt, "grouper", move || w.wait());
     wait_for(&rt, "grouper", |s| *s == FiberState::WaitingGroup);
 
-    let sleeper = named(&rt, "sleeper", || {
-        heddle::sleep(Duration::from_secs(3))
-    });
+    let sleeper = named(&rt, "sleeper", || heddle::sleep(Duration::from_secs(3)));
     wait_for(&rt, "sleeper", |s| matches!(s, FiberState::Sleeping { .. }));
 
     let (btx, brx) = std::sync::mpsc::channel::<()>();

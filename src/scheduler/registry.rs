@@ -1,32 +1,68 @@
 //! Every live fiber of a runtime, listed so that `Runtime::dump` can name
-//! them all.
+//! them all, at the cost of one plain store per spawn and one atomic swap
+//! per retire.
 //!
-//! A fiber is listed at spawn and unlisted when it is retired, before its
-//! task box is freed or reused. The list is sharded: a spawn from worker
-//! `i` lists the fiber in shard `i` (spawns from outside the runtime use
-//! the last shard), so spawns on different workers never share a lock or
-//! a cache line. The fiber remembers its shard and slot (`Task::listed`),
-//! and whoever retires it, on any worker, unlists it there.
+//! # Slots
 //!
-//! | who                | does, under the shard's lock                        |
-//! |--------------------|-----------------------------------------------------|
-//! | spawn              | take a free slot (or a new one), store the task     |
-//! | retire             | clear the slot, put it on the free list             |
-//! | a dump             | visit every stored task: read its id, name, status  |
+//! Each task box owns a *slot*, an `AtomicPtr<Task>` in its runtime's
+//! registry, for as long as the box lives: it gets one when it is first
+//! allocated, keeps it while it sits in a worker's cache of retired boxes
+//! and is reused, and gives it back when it is freed. Slots live in
+//! chunks that are never moved or freed before the registry, so a slot's
+//! address is stable. Slot allocation is sharded by worker (a box
+//! allocated on worker `i` takes its slot from shard `i`; from outside the
+//! runtime, from the last shard), and locks only that shard; a warm box
+//! cache makes it rare.
 //!
-//! While a task is listed its id and name do not change and it is not
-//! freed (retire unlists it first, under the same lock the dump holds), so
-//! a dump may read them. Its status is an atomic (task.rs).
+//! A slot holds the task's address while the fiber is live, null
+//! otherwise:
+//!
+//! | who            | does                                                       |
+//! |----------------|------------------------------------------------------------|
+//! | spawn          | fill in the task, then `slot = task` (Release)              |
+//! | retire         | `slot = null` (SeqCst), then [`Registry::wait_for_readers`], then recycle or free the box |
+//! | a reader (dump)| `readers += 1` (SeqCst); per slot: load it (Acquire), read the task's id, name and status; `readers -= 1` |
+//!
+//! # Why a reader never reads a freed or reused task
+//!
+//! Retire writes its slot then reads `readers`; a reader writes `readers`
+//! then reads the slots, all SeqCst. Whichever write comes second in the
+//! total order, its side sees the other's write: either the reader loads
+//! null (and skips the slot), or the retire sees a reader and waits until
+//! no reader is left before it touches the box. A reader may also load a
+//! slot just filled by a spawn; the Release/Acquire pair makes the task's
+//! fields visible. While listed, a task's id and name are not written, and
+//! its status is an atomic.
+//!
+//! Readers are rare (dumps, and the monitor naming a stalled fiber) and
+//! short: a retire waits at most one read of the registry.
 
 use crossbeam_utils::CachePadded;
 
 use super::task::{Status, Task};
-use crate::loom::{Arc, Mutex, Ordering};
+use crate::loom::{Arc, AtomicPtr, AtomicUsize, Mutex, Ordering};
 
-/// One shard: slots holding listed tasks, and the indexes of free slots.
+/// Slots per chunk.
+const CHUNK: usize = 1024;
+
+/// A chunk of slots. Boxed, so that slot addresses never move.
+type Chunk = Box<[AtomicPtr<Task>]>;
+
+/// Where a task box's slot is: its shard, its index there, and its
+/// address (for the stores of spawn and retire).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    shard: u32,
+    index: u32,
+    ptr: *const AtomicPtr<Task>,
+}
+
+/// One shard: its chunks and its free slot indexes.
 #[derive(Debug, Default)]
 struct Shard {
-    slots: Vec<*const Task>,
+    chunks: Vec<Chunk>,
+    /// Slots handed out so far (free ones included).
+    used: usize,
     free: Vec<u32>,
 }
 
@@ -34,108 +70,137 @@ struct Shard {
 #[derive(Debug)]
 pub(crate) struct Registry {
     shards: Box<[CachePadded<Mutex<Shard>>]>,
+    /// Readers at work (see the module docs).
+    readers: CachePadded<AtomicUsize>,
 }
 
-// SAFETY: the raw task pointers are only dereferenced by `snapshot`, under
-// the shard's lock, while the task is listed: retire unlists it under that
-// lock before freeing it (see the module docs).
-unsafe impl Send for Registry {}
-// SAFETY: as above; every access to a shard goes through its lock.
-unsafe impl Sync for Registry {}
-
 impl Registry {
-    /// A registry for `workers` workers, plus one shard for spawns from
+    /// A registry for `workers` workers, plus one shard for boxes made
     /// outside the runtime.
     pub(crate) fn new(workers: usize) -> Self {
         Registry {
             shards: (0..=workers).map(|_| CachePadded::default()).collect(),
+            readers: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
-    /// The shard for spawns from worker `index`, or from outside (`None`).
-    pub(crate) fn shard_for(&self, worker: Option<usize>) -> u32 {
-        worker.unwrap_or(self.shards.len() - 1) as u32
-    }
-
-    /// List `task` in `shard`; returns where, for [`unlist`](Self::unlist).
-    pub(crate) fn list(&self, shard: u32, task: *const Task) -> (u32, u32) {
-        let mut s = self.shards[shard as usize].lock();
-        let slot = match s.free.pop() {
-            Some(slot) => {
-                s.slots[slot as usize] = task;
-                slot
-            }
+    /// A slot for a new task box made on worker `worker` (`None`: outside
+    /// the runtime).
+    pub(crate) fn new_slot(&self, worker: Option<usize>) -> Slot {
+        let shard = worker.unwrap_or(self.shards.len() - 1);
+        let mut s = self.shards[shard].lock();
+        let index = match s.free.pop() {
+            Some(i) => i as usize,
             None => {
-                s.slots.push(task);
-                (s.slots.len() - 1) as u32
+                if s.used == s.chunks.len() * CHUNK {
+                    s.chunks.push((0..CHUNK).map(|_| AtomicPtr::default()).collect());
+                }
+                s.used += 1;
+                s.used - 1
             }
         };
-        (shard, slot)
+        let ptr: *const AtomicPtr<Task> = &s.chunks[index / CHUNK][index % CHUNK];
+        Slot {
+            shard: shard as u32,
+            index: index as u32,
+            ptr,
+        }
     }
 
-    /// Unlist the task listed at `at` (before it is freed or reused).
-    pub(crate) fn unlist(&self, at: (u32, u32)) {
-        let mut s = self.shards[at.0 as usize].lock();
-        s.slots[at.1 as usize] = core::ptr::null();
-        s.free.push(at.1);
+    /// Give back the slot of a task box about to be freed (null already).
+    pub(crate) fn free_slot(&self, slot: Slot) {
+        self.shards[slot.shard as usize].lock().free.push(slot.index);
     }
 
-    /// Every listed fiber's id, name and status, one shard at a time, each
-    /// read under its shard's lock (spawns and retires there wait
-    /// meanwhile, for a copy of a few words per fiber).
+    /// List a fully made task in its box's slot.
+    pub(crate) fn list(&self, slot: Slot, task: *const Task) {
+        // SAFETY: slots live as long as the registry (chunks are never
+        // freed before it), and the caller's task box belongs to it.
+        unsafe { (*slot.ptr).store(task.cast_mut(), Ordering::Release) };
+    }
+
+    /// Unlist a finished task; once this returns, no reader looks at it
+    /// any more, and its box may be reused or freed.
+    pub(crate) fn unlist(&self, slot: Slot) {
+        // SAFETY: as in `list`.
+        unsafe { (*slot.ptr).store(core::ptr::null_mut(), Ordering::SeqCst) };
+        self.wait_for_readers();
+    }
+
+    /// Wait until no reader is at work (see the module docs).
+    fn wait_for_readers(&self) {
+        if self.readers.load(Ordering::SeqCst) != 0 {
+            self.wait_slow();
+        }
+    }
+
+    #[cold]
+    fn wait_slow(&self) {
+        let backoff = crossbeam_utils::Backoff::new();
+        while self.readers.load(Ordering::SeqCst) != 0 {
+            backoff.snooze();
+        }
+    }
+
+    /// Call `f` with what a reader may read of every listed task, as a
+    /// reader (see the module docs): id, name, status.
+    fn read(&self, mut f: impl FnMut(Listed)) {
+        /// Ends the read even if `f` unwinds.
+        struct Reading<'a>(&'a AtomicUsize);
+        impl Drop for Reading<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.readers.fetch_add(1, Ordering::SeqCst);
+        let _reading = Reading(&self.readers);
+        for shard in self.shards.iter() {
+            let s = shard.lock();
+            for slot in s.chunks.iter().flat_map(|c| c.iter()).take(s.used) {
+                let t = slot.load(Ordering::Acquire);
+                if t.is_null() {
+                    continue;
+                }
+                // SAFETY: a non-null slot seen by a reader is a live task
+                // that will not be freed or reused before the reader ends
+                // (module docs). The fiber may be running on another
+                // thread, so we make no reference to the whole task: we
+                // read, through raw field pointers, only `id` and `name`
+                // (not written while listed) and the atomic status.
+                f(unsafe {
+                    Listed {
+                        id: core::ptr::addr_of!((*t).id).read(),
+                        name: (*core::ptr::addr_of!((*t).name)).clone(),
+                        status: Status::decode(
+                            (*core::ptr::addr_of!((*t).status)).load(Ordering::Relaxed),
+                        ),
+                    }
+                });
+            }
+        }
+    }
+
+    /// Every listed fiber's id, name and status. Retires wait meanwhile,
+    /// and slot allocation on each shard while that shard is read.
     pub(crate) fn snapshot(&self) -> Vec<Listed> {
         let mut out = Vec::new();
-        for shard in self.shards.iter() {
-            let s = shard.lock();
-            out.reserve(s.slots.len() - s.free.len());
-            for &t in s.slots.iter().filter(|t| !t.is_null()) {
-                // SAFETY: a listed task is live (retire unlists it under
-                // this lock before freeing it). The fiber may be running on
-                // another thread, so we make no reference to the whole
-                // task: we read, through raw field pointers, only `id` and
-                // `name` (not written while listed) and the atomic status.
-                out.push(unsafe { read_listed(t) });
-            }
-        }
+        self.read(|l| out.push(l));
         out
     }
-}
 
-impl Registry {
-    /// The listed fiber with id `id`, if any (a scan, shard by shard).
+    /// The listed fiber with id `id`, if any (a full read).
     pub(crate) fn find(&self, id: u64) -> Option<Listed> {
-        for shard in self.shards.iter() {
-            let s = shard.lock();
-            for &t in s.slots.iter().filter(|t| !t.is_null()) {
-                // SAFETY: as in `snapshot`.
-                unsafe {
-                    if core::ptr::addr_of!((*t).id).read() == id {
-                        return Some(read_listed(t));
-                    }
-                }
+        let mut found = None;
+        self.read(|l| {
+            if l.id == id {
+                found = Some(l);
             }
-        }
-        None
+        });
+        found
     }
 }
 
-/// Copy what a dump may read of a listed task.
-///
-/// # Safety
-///
-/// `t` is listed, and the caller holds its shard's lock (see `snapshot`).
-unsafe fn read_listed(t: *const Task) -> Listed {
-    // SAFETY: the caller's promise; see `snapshot` for which fields.
-    unsafe {
-        Listed {
-            id: core::ptr::addr_of!((*t).id).read(),
-            name: (*core::ptr::addr_of!((*t).name)).clone(),
-            status: Status::decode((*core::ptr::addr_of!((*t).status)).load(Ordering::Relaxed)),
-        }
-    }
-}
-
-/// A listed fiber, as [`Registry::snapshot`] saw it.
+/// A listed fiber, as a read of the registry saw it.
 #[derive(Debug, Clone)]
 pub(crate) struct Listed {
     pub(crate) id: u64,

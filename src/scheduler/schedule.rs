@@ -72,6 +72,7 @@ impl Shared {
             return Err(e);
         }
         let id = worker.map_or_else(worker::global_id, |w| w.next_id());
+        let recycled = worker.and_then(|w| w.recycled_task());
         let task = Task {
             ctx: Context::empty(),
             stack,
@@ -81,20 +82,20 @@ impl Shared {
             name,
             runtime: core::ptr::from_ref(self).cast(),
             status: AtomicU64::new(Status::Ready.encode()),
-            listed: (0, 0),
+            slot: match &recycled {
+                Some(boxed) => boxed.slot,
+                None => self.registry.new_slot(worker.map(|w| w.index)),
+            },
         };
-        let task = match worker.and_then(|w| w.recycled_task()) {
+        let slot = task.slot;
+        let task = match recycled {
             Some(mut boxed) => {
                 *boxed = task;
                 TaskRef::from_box(boxed)
             }
             None => TaskRef::new(task),
         };
-        let shard = self.registry.shard_for(worker.map(|w| w.index));
-        let listed = self.registry.list(shard, task.as_ptr());
-        // SAFETY: nobody else runs the task yet, and a dump reads only its
-        // id, name and status, never `listed` (registry.rs).
-        unsafe { (*task.as_ptr()).listed = listed };
+        self.registry.list(slot, task.as_ptr());
         push_new(self, worker, task);
         Ok(id)
     }

@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::arch::Context;
+use super::registry::Slot;
 use crate::loom::{Arc, AtomicU64, Ordering};
 use crate::stack::Stack;
 
@@ -65,9 +66,10 @@ pub(crate) struct Task {
     /// blocks or yields, and by whoever wakes it; read by dumps, under the
     /// registry lock. Only a report: nothing schedules by it.
     pub(crate) status: AtomicU64,
-    /// Where the fiber is listed in its runtime's registry (registry.rs):
-    /// shard and slot. Set at spawn, before anyone else sees the task.
-    pub(crate) listed: (u32, u32),
+    /// This task box's slot in its runtime's registry (registry.rs), kept
+    /// while the box is recycled. Written only while nobody else sees the
+    /// task.
+    pub(crate) slot: Slot,
 }
 
 /// What a blocked fiber waits on, as a dump reports it.

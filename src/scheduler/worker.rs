@@ -84,8 +84,10 @@ impl WorkerRef {
 /// stack goes to the runtime's shared list, its count to the total.
 pub(crate) fn retire_detached(shared: &Shared, task: TaskRef) {
     // SAFETY: the fiber finished and switched away for the last time; its
-    // `listed` field was set at spawn and is read-only since.
-    shared.registry.unlist(unsafe { (*task.as_ptr()).listed });
+    // `slot` was set at spawn and is read-only since.
+    let slot = unsafe { (*task.as_ptr()).slot };
+    shared.registry.unlist(slot);
+    shared.registry.free_slot(slot);
     // SAFETY: unlisted, so no dump reads it any more (registry.rs), and the
     // fiber will never run again.
     let mut task = unsafe { task.into_box() };
@@ -265,10 +267,9 @@ impl Worker {
 
     /// A fiber finished: return its stack and free it.
     pub(super) fn retire(&self, task: TaskRef) {
-        // SAFETY: `listed` was set at spawn and is read-only since.
-        self.shared
-            .registry
-            .unlist(unsafe { (*task.as_ptr()).listed });
+        // SAFETY: `slot` was set at spawn and is read-only since.
+        let slot = unsafe { (*task.as_ptr()).slot };
+        self.shared.registry.unlist(slot);
         // SAFETY: the fiber switched back with Finished (or never started),
         // so nothing will resume it, and, unlisted, no dump reads it: we
         // hold the only pointer.
@@ -283,7 +284,9 @@ impl Worker {
         if tasks.len() < TASK_CACHE {
             task.entry = None;
             task.name = None;
-            tasks.push(task);
+            tasks.push(task); // keeps its slot
+        } else {
+            self.shared.registry.free_slot(slot);
         }
         self.shared.live.retire(&self.credit);
     }
