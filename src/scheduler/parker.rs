@@ -46,7 +46,9 @@ impl Parker {
             if now >= deadline {
                 return false;
             }
-            wait_timeout(&self.cv, &mut token, deadline - now);
+            if wait_timeout(&self.cv, &mut token, deadline - now) && !*token {
+                return false; // timed out (at once, under loom)
+            }
         }
         *token = false;
         true

@@ -93,7 +93,8 @@ impl Registry {
             Some(i) => i as usize,
             None => {
                 if s.used == s.chunks.len() * CHUNK {
-                    s.chunks.push((0..CHUNK).map(|_| AtomicPtr::default()).collect());
+                    s.chunks
+                        .push((0..CHUNK).map(|_| AtomicPtr::default()).collect());
                 }
                 s.used += 1;
                 s.used - 1
@@ -109,7 +110,10 @@ impl Registry {
 
     /// Give back the slot of a task box about to be freed (null already).
     pub(crate) fn free_slot(&self, slot: Slot) {
-        self.shards[slot.shard as usize].lock().free.push(slot.index);
+        self.shards[slot.shard as usize]
+            .lock()
+            .free
+            .push(slot.index);
     }
 
     /// List a fully made task in its box's slot.

@@ -64,12 +64,13 @@
 //! | step | watcher ([`Sleep::watch`])               | a worker leaving sleep (every `sleeping -= 1`) |
 //! |------|------------------------------------------|------------------------------------------------|
 //! | 1    | sees `sleeping == workers`               | `sleeping -= 1` (SeqCst)                       |
-//! | 2    | `watcher_parked = true` (SeqCst)         | reads `watcher_parked` (SeqCst)                |
+//! | 2    | `watcher_parked = true`, `fence(SeqCst)` | `fence(SeqCst)`, reads `watcher_parked`        |
 //! | 3    | re-reads `sleeping`: all still asleep? park; else go on | if set: unpark the watcher      |
 //!
-//! Both sides write, then read the other's variable, all SeqCst: whichever
-//! write comes second in the total order, its side reads the other's
-//! write. Either the watcher sees the worker awake, or the worker sees the
+//! Both sides write, `fence(SeqCst)`, then read the other's variable:
+//! whichever fence comes second, its side reads the other's write (the
+//! fences are what loom checks; SeqCst accesses alone it models as
+//! AcqRel). Either the watcher sees the worker awake, or the worker sees the
 //! watcher parked and unparks it (the parker keeps the token if the
 //! unpark comes first).
 
@@ -310,6 +311,7 @@ impl Sleep {
             return;
         }
         self.watcher_parked.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) == all {
             self.watcher.park();
         }
@@ -318,6 +320,7 @@ impl Sleep {
 
     /// A worker just left sleep: wake the watcher if it sleeps for good.
     fn rouse_watcher(&self) {
+        fence(Ordering::SeqCst);
         if self.watcher_parked.load(Ordering::SeqCst) {
             self.watcher.unpark();
         }
@@ -454,6 +457,27 @@ mod tests {
             w.sleep.notify_work();
             t.join().unwrap();
             assert_eq!(1, w.done.load(Ordering::SeqCst));
+        });
+    }
+
+    /// The monitor's watcher against a worker that falls asleep and is
+    /// woken: if the watcher parks for good (every worker asleep), the
+    /// wake must rouse it; a watcher left parked is a loom deadlock.
+    #[test]
+    fn watcher_wakes_with_the_workers() {
+        loom::model(|| {
+            let (w, mut locals) = World::new(1);
+            let local = locals.remove(0);
+            let w1 = w.clone();
+            let worker = thread::spawn(move || {
+                w1.sleep.sleep(0, false, || w1.has_work(&local), None);
+            });
+            let w2 = w.clone();
+            let watcher = thread::spawn(move || w2.sleep.watch(Duration::from_millis(1)));
+            w.injector.push(1);
+            w.sleep.notify_work();
+            worker.join().unwrap();
+            watcher.join().unwrap();
         });
     }
 }

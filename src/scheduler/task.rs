@@ -17,8 +17,8 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::arch::Context;
 use super::registry::Slot;
+use crate::arch::Context;
 use crate::loom::{Arc, AtomicU64, Ordering};
 use crate::stack::Stack;
 
