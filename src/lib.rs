@@ -152,9 +152,20 @@
 //!
 //! # Cooperative scheduling
 //!
-//! A fiber runs until it yields, blocks or finishes. A fiber that computes
-//! for a long time without yielding holds its worker; other workers can
-//! still steal the fibers queued behind it.
+//! A fiber runs until it yields, blocks or finishes: heddle never
+//! interrupts it (a fiber stopped inside `malloc`, or holding a std lock,
+//! would deadlock the next fiber on its thread). A fiber that computes for
+//! a long time without yielding holds its worker; other workers can still
+//! steal the fibers queued behind it. For long computations:
+//!
+//! - [`checkpoint`] yields once the fiber has used up its time slice
+//!   ([`Builder::time_slice`]) and another fiber is ready, and otherwise
+//!   costs about a nanosecond;
+//! - [`blocking`] runs code that blocks its thread while a spare thread
+//!   runs the worker's other fibers;
+//! - the stall monitor ([`Builder::stall_threshold`]) names a fiber that
+//!   holds its worker too long, and [`Runtime::dump`] shows what every
+//!   fiber is doing.
 //!
 //! # Platform
 //!
