@@ -111,7 +111,9 @@ fn main() {
         slice.as_millis()
     );
     println!();
-    println!("| hogs call checkpoint() | ticks due while hogs ran | lateness p50 | p90 | p99 | max (ms) | hogs took (ms) |");
+    println!(
+        "| hogs call checkpoint() | ticks due while hogs ran | lateness p50 | p90 | p99 | max (ms) | hogs took (ms) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for checkpoints in [false, true] {
         let r = run(workers, hogs, hog, slice, checkpoints);

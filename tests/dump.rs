@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use heddle::dump::FiberState;
 
+/// The tests here take turns: the timing of the first (a sleeper must
+/// still sleep when the dump is taken) should not depend on the load of
+/// the others.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Poll `rt.fibers()` until `pred` holds for the fiber named `name`.
 fn wait_for(rt: &heddle::Runtime, name: &str, pred: impl Fn(&FiberState) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -42,6 +51,7 @@ fn named<T: Send + 'static>(
 
 #[test]
 fn a_dump_names_every_fiber_and_what_it_waits_on() {
+    let _turn = turn();
     let rt = heddle::Builder::new().workers(2).build().unwrap();
 
     let (tx, rx) = heddle::sync::channel::<u32>();
@@ -66,7 +76,7 @@ fn a_dump_names_every_fiber_and_what_it_waits_on() {
     let grouper = named(&rt, "grouper", move || w.wait());
     wait_for(&rt, "grouper", |s| *s == FiberState::WaitingGroup);
 
-    let sleeper = named(&rt, "sleeper", || heddle::sleep(Duration::from_secs(3)));
+    let sleeper = named(&rt, "sleeper", || heddle::sleep(Duration::from_secs(5)));
     wait_for(&rt, "sleeper", |s| matches!(s, FiberState::Sleeping { .. }));
 
     let (btx, brx) = std::sync::mpsc::channel::<()>();
@@ -94,82 +104,86 @@ fn a_dump_names_every_fiber_and_what_it_waits_on() {
     wait_for(&rt, "queued", |s| *s == FiberState::Ready);
     std::thread::sleep(Duration::from_millis(30));
 
-    let fibers = rt.fibers();
-    let text = rt.dump();
-    let id_of = |name: &str| {
-        fibers
-            .iter()
-            .find(|f| f.name.as_deref() == Some(name))
-            .expect(name)
-            .id
-            .as_u64()
-    };
-    let line_of = |name: &str| {
-        text.lines()
-            .find(|l| l.contains(&format!("\"{name}\": ")))
-            .expect(name)
-            .to_string()
-    };
-    assert!(
-        text.starts_with("heddle runtime: 2 workers, 10 live fibers\n"),
-        "{text}"
-    );
-    assert_eq!(text.lines().count(), 11, "{text}");
-    assert_eq!(
-        line_of("receiver"),
-        format!(
-            "#{} \"receiver\": blocked on a channel receive",
-            id_of("receiver")
-        )
-    );
-    assert!(
-        line_of("sender").ends_with("\"sender\": blocked on a channel send"),
-        "{text}"
-    );
-    assert!(
-        line_of("locker").ends_with("\"locker\": blocked on a Mutex"),
-        "{text}"
-    );
-    assert!(
-        line_of("grouper").ends_with("\"grouper\": blocked on a WaitGroup"),
-        "{text}"
-    );
-    assert!(
-        line_of("sleeper").contains("\"sleeper\": sleeping until +"),
-        "{text}"
-    );
-    assert!(
-        line_of("blocker").ends_with("\"blocker\": in a blocking region"),
-        "{text}"
-    );
-    assert!(line_of("queued").ends_with("\"queued\": ready"), "{text}");
-    for spinner in ["spin-a", "spin-b"] {
-        let line = line_of(spinner);
-        assert!(line.contains(": running on worker "), "{text}");
-        match fibers
-            .iter()
-            .find(|f| f.name.as_deref() == Some(spinner))
-            .unwrap()
-            .state
-        {
-            FiberState::Running { worker, elapsed } => {
-                assert!(worker < 2);
-                assert!(elapsed >= Duration::from_millis(10), "{elapsed:?}");
+    // Check inside catch_unwind: a failed check must still release the
+    // fibers below, or dropping the runtime would wait for them forever.
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let fibers = rt.fibers();
+        let text = rt.dump();
+        let id_of = |name: &str| {
+            fibers
+                .iter()
+                .find(|f| f.name.as_deref() == Some(name))
+                .expect(name)
+                .id
+                .as_u64()
+        };
+        let line_of = |name: &str| {
+            text.lines()
+                .find(|l| l.contains(&format!("\"{name}\": ")))
+                .expect(name)
+                .to_string()
+        };
+        assert!(
+            text.starts_with("heddle runtime: 2 workers, 10 live fibers\n"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 11, "{text}");
+        assert_eq!(
+            line_of("receiver"),
+            format!(
+                "#{} \"receiver\": blocked on a channel receive",
+                id_of("receiver")
+            )
+        );
+        assert!(
+            line_of("sender").ends_with("\"sender\": blocked on a channel send"),
+            "{text}"
+        );
+        assert!(
+            line_of("locker").ends_with("\"locker\": blocked on a Mutex"),
+            "{text}"
+        );
+        assert!(
+            line_of("grouper").ends_with("\"grouper\": blocked on a WaitGroup"),
+            "{text}"
+        );
+        assert!(
+            line_of("sleeper").contains("\"sleeper\": sleeping until +"),
+            "{text}"
+        );
+        assert!(
+            line_of("blocker").ends_with("\"blocker\": in a blocking region"),
+            "{text}"
+        );
+        assert!(line_of("queued").ends_with("\"queued\": ready"), "{text}");
+        for spinner in ["spin-a", "spin-b"] {
+            let line = line_of(spinner);
+            assert!(line.contains(": running on worker "), "{text}");
+            match fibers
+                .iter()
+                .find(|f| f.name.as_deref() == Some(spinner))
+                .unwrap()
+                .state
+            {
+                FiberState::Running { worker, elapsed } => {
+                    assert!(worker < 2);
+                    assert!(elapsed >= Duration::from_millis(10), "{elapsed:?}");
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
-    }
-    assert_eq!(
-        line_of("joiner"),
-        format!(
-            "#{} \"joiner\": blocked on the join of #{}",
-            id_of("joiner"),
-            id_of("receiver")
-        )
-    );
-    // Sorted by id.
-    let ids: Vec<_> = fibers.iter().map(|f| f.id).collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            line_of("joiner"),
+            format!(
+                "#{} \"joiner\": blocked on the join of #{}",
+                id_of("joiner"),
+                id_of("receiver")
+            )
+        );
+        // Sorted by id.
+        let ids: Vec<_> = fibers.iter().map(|f| f.id).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    }));
 
     // Let everything finish.
     stop.store(true, Ordering::Relaxed);
@@ -189,10 +203,14 @@ fn a_dump_names_every_fiber_and_what_it_waits_on() {
     }
     assert_eq!(*lock.lock(), 1);
     sleeper.join().unwrap();
+    if let Err(p) = checked {
+        std::panic::resume_unwind(p);
+    }
 }
 
 #[test]
 fn an_empty_runtime_dumps_its_header_only() {
+    let _turn = turn();
     let rt = common::rt(3);
     assert_eq!(rt.dump(), "heddle runtime: 3 workers, 0 live fibers\n");
     assert!(rt.fibers().is_empty());
@@ -200,6 +218,7 @@ fn an_empty_runtime_dumps_its_header_only() {
 
 #[test]
 fn a_fiber_sees_itself_running_in_a_dump() {
+    let _turn = turn();
     let rt = Arc::new(common::rt(1));
     let r = rt.clone();
     let (me, state) = rt.block_on(move || {
@@ -212,4 +231,57 @@ fn a_fiber_sees_itself_running_in_a_dump() {
         matches!(state, FiberState::Running { worker: 0, .. }),
         "{state:?}"
     );
+}
+
+#[test]
+fn dumps_taken_while_fibers_come_and_go_read_only_live_fibers() {
+    let _turn = turn();
+    // Fibers named after their index are spawned and finish in a loop
+    // while another thread dumps: every name a dump reads must be one of
+    // them, well formed (a dump reading a freed or reused task would read
+    // garbage or crash), and the runtime must not lose a fiber.
+    let rt = Arc::new(common::rt(2));
+    let stop = Arc::new(AtomicBool::new(false));
+    let dumper = {
+        let (rt, stop) = (rt.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut dumps = 0u32;
+            let mut seen = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                for f in rt.fibers() {
+                    if let Some(name) = f.name {
+                        let i: u64 = name
+                            .strip_prefix("n")
+                            .and_then(|n| n.parse().ok())
+                            .expect(&name);
+                        assert!(i < 200_000, "{name}");
+                        seen += 1;
+                    }
+                }
+                dumps += 1;
+            }
+            (dumps, seen)
+        })
+    };
+    let sum = rt.block_on(|| {
+        let mut sum = 0u64;
+        for chunk in 0..200u64 {
+            let hs: Vec<_> = (0..1000u64)
+                .map(|i| {
+                    let n = chunk * 1000 + i;
+                    heddle::fiber::Builder::new()
+                        .name(format!("n{n}"))
+                        .spawn(move || n)
+                        .unwrap()
+                })
+                .collect();
+            sum += hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>();
+        }
+        sum
+    });
+    stop.store(true, Ordering::Relaxed);
+    let (dumps, seen) = dumper.join().unwrap();
+    assert_eq!(sum, (0..200_000u64).sum::<u64>());
+    assert!(dumps > 0);
+    let _ = seen;
 }
