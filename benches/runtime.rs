@@ -283,6 +283,27 @@ fn checkpoint(c: &mut Criterion) {
     g.finish();
 }
 
+/// `heddle::blocking(|| ())` from a fiber: the worker handed to a spare
+/// thread and the fiber rejoining a worker, with nothing blocking between.
+fn blocking_round_trip(c: &mut Criterion) {
+    let mut g = c.benchmark_group("blocking_round_trip");
+    for workers in [1, 2] {
+        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        g.bench_function(format!("{workers}_workers"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(|| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        heddle::blocking(|| black_box(()));
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
@@ -290,6 +311,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     targets = yield_round_trip, spawn_join, channel_ping_pong, mutex_uncontended, mutex_contended,
-        fib30, checkpoint
+        fib30, checkpoint, blocking_round_trip
 }
 criterion_main!(benches);
