@@ -170,17 +170,55 @@ fn channel_ping_pong(c: &mut Criterion) {
 fn fib30(c: &mut Criterion) {
     let mut g = c.benchmark_group("fib30");
     g.sample_size(10);
-    let rt = heddle::Builder::new().workers(2).build().unwrap();
-    g.bench_function("heddle_join_2_workers", |b| {
-        b.iter(|| assert_eq!(rt.block_on(|| workloads::fib_heddle(30)), 832_040))
-    });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
-    g.bench_function("rayon_join_2_threads", |b| {
-        b.iter(|| assert_eq!(pool.install(|| workloads::fib_rayon(30)), 832_040))
-    });
+    for workers in [1, 2] {
+        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        g.bench_function(format!("heddle_join_{workers}_workers"), |b| {
+            b.iter(|| assert_eq!(rt.block_on(|| workloads::fib_heddle(30)), 832_040))
+        });
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()
+            .unwrap();
+        g.bench_function(format!("rayon_join_{workers}_threads"), |b| {
+            b.iter(|| assert_eq!(pool.install(|| workloads::fib_rayon(30)), 832_040))
+        });
+    }
+    g.finish();
+}
+
+/// `join` of two empty closures from a fiber (not stolen: the joiner takes
+/// `b` back), against `rayon::join` on its own pool.
+fn join_empty(c: &mut Criterion) {
+    let mut g = c.benchmark_group("join_empty");
+    for workers in [1, 2] {
+        let rt = heddle::Builder::new().workers(workers).build().unwrap();
+        g.bench_function(format!("heddle_{workers}_workers"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(|| {
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        black_box(heddle::join(|| black_box(i), || black_box(i)));
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()
+            .unwrap();
+        g.bench_function(format!("rayon_{workers}_threads"), |b| {
+            b.iter_custom(|iters| {
+                pool.install(|| {
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        black_box(rayon::join(|| black_box(i), || black_box(i)));
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
     g.finish();
 }
 
@@ -311,6 +349,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     targets = yield_round_trip, spawn_join, channel_ping_pong, mutex_uncontended, mutex_contended,
-        fib30, checkpoint, blocking_round_trip
+        fib30, join_empty, checkpoint, blocking_round_trip
 }
 criterion_main!(benches);

@@ -284,9 +284,14 @@ impl Builder {
         crate::overflow::install_handler();
         let queues: Vec<RunQueue<_>> = (0..workers).map(|_| RunQueue::new()).collect();
         let stealers = queues.iter().map(|q| q.stealer()).collect();
+        let jobs: Vec<crossbeam_deque::Worker<_>> = (0..workers)
+            .map(|_| crossbeam_deque::Worker::new_lifo())
+            .collect();
+        let job_stealers = jobs.iter().map(|j| j.stealer()).collect();
         let shared = Arc::new(Shared::new(
             Injector::new(),
             stealers,
+            job_stealers,
             stack_size,
             self.max_blocking_threads,
         ));
@@ -311,8 +316,8 @@ impl Builder {
             }
         };
         let rt = Runtime::from_parts(shared.clone(), keeper, Some(monitor));
-        for (index, queue) in queues.into_iter().enumerate() {
-            let worker = WorkerRef::new(Worker::new(index, shared.clone(), queue));
+        for (index, (queue, jobs)) in queues.into_iter().zip(jobs).enumerate() {
+            let worker = WorkerRef::new(Worker::new(index, shared.clone(), queue, jobs));
             let name = format!("{}-{index}", self.thread_name);
             let job = Box::new(move || worker_loop::drive(worker) == Exit::HandedOff);
             // On error, dropping `rt` shuts down the workers already started.

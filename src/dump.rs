@@ -61,6 +61,9 @@ pub enum FiberState {
     Ready,
     /// Blocked in `JoinHandle::join` (or `join`) on this fiber.
     Joining(FiberId),
+    /// Blocked in [`join`](crate::join), waiting for its other half, which
+    /// another worker took.
+    JoiningHalf,
     /// Blocked receiving from a channel.
     Receiving,
     /// Blocked sending on a channel.
@@ -92,6 +95,9 @@ impl fmt::Display for FiberState {
             }
             FiberState::Ready => f.write_str("ready"),
             FiberState::Joining(id) => write!(f, "blocked on the join of #{}", id.as_u64()),
+            FiberState::JoiningHalf => {
+                f.write_str("blocked in join, on the half another worker took")
+            }
             FiberState::Receiving => f.write_str("blocked on a channel receive"),
             FiberState::Sending => f.write_str("blocked on a channel send"),
             FiberState::Locking => f.write_str("blocked on a Mutex"),
@@ -205,6 +211,7 @@ fn state_of(l: &Listed, running: &[(u64, Duration)], now: Instant) -> FiberState
     }
     match l.status {
         Status::Ready => FiberState::Ready,
+        Status::Waiting(Wait::Join(0)) => FiberState::JoiningHalf,
         Status::Waiting(Wait::Join(id)) => FiberState::Joining(FiberId::new(id)),
         Status::Waiting(Wait::Recv) => FiberState::Receiving,
         Status::Waiting(Wait::Send) => FiberState::Sending,

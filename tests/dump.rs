@@ -285,3 +285,41 @@ fn dumps_taken_while_fibers_come_and_go_read_only_live_fibers() {
     assert!(dumps > 0);
     let _ = seen;
 }
+
+#[test]
+fn a_joiner_waiting_for_a_stolen_half_says_so() {
+    let _turn = turn();
+    let rt = common::rt(2);
+    let started = Arc::new(AtomicBool::new(false));
+    let release = Arc::new(AtomicBool::new(false));
+    let (s, r) = (started.clone(), release.clone());
+    let joiner = named(&rt, "joiner", move || {
+        heddle::join(
+            || {
+                // Wait until a thief runs `b`, then park on it.
+                while !s.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            },
+            || {
+                s.store(true, Ordering::Release);
+                while !r.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            },
+        )
+    });
+    wait_for(&rt, "joiner", |s| *s == FiberState::JoiningHalf);
+    let line = rt
+        .dump()
+        .lines()
+        .find(|l| l.contains("\"joiner\""))
+        .unwrap()
+        .to_string();
+    release.store(true, Ordering::Release);
+    joiner.join().unwrap();
+    assert!(
+        line.ends_with("\"joiner\": blocked in join, on the half another worker took"),
+        "{line}"
+    );
+}

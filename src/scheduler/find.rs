@@ -12,10 +12,12 @@
 
 use crossbeam_utils::Backoff;
 
+use super::job::{JobFiber, JobRef};
 use super::run_queue::Steal;
+use super::task::Entry;
 use super::task::TaskRef;
 use super::worker::Worker;
-use crate::loom::Ordering;
+use crate::loom::{Arc, Ordering};
 
 /// How often (in scheduling ticks) a worker looks at the injector before its
 /// own queue, so fibers woken from outside cannot starve.
@@ -125,6 +127,16 @@ impl Worker {
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }
+                match self.shared.job_stealers[victim].steal() {
+                    Steal::Success(job) => {
+                        self.stats().bump_steals();
+                        if let Some(t) = self.start_job(job) {
+                            return Some(t);
+                        }
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
             }
             if !retry {
                 return None;
@@ -155,9 +167,22 @@ impl Worker {
         }
     }
 
+    /// A stolen fork-join job gets a fiber of its own (job.rs), queued
+    /// here; returns it to run now.
+    fn start_job(&self, job: JobRef) -> Option<TaskRef> {
+        let fiber = Arc::new(JobFiber(job));
+        if let Err(e) = self.shared.spawn(None, None, fiber.clone(), false) {
+            // No stack to run it on: fail it to its joiner, who waits.
+            fiber.abandon(e);
+            return None;
+        }
+        self.queue.pop()
+    }
+
     /// Whether any queue holds a fiber, or the runtime shuts down.
     pub(super) fn has_work(&self) -> bool {
         !self.queue.is_empty()
+            || self.shared.job_stealers.iter().any(|s| !s.is_empty())
             || !self.shared.pinned[self.index].is_empty()
             || !self.shared.injector.is_empty()
             || self.shared.stealers.iter().any(|s| !s.is_empty())

@@ -82,6 +82,7 @@
 use core::cell::Cell;
 
 use super::current::{self, Detached, GoHome};
+use super::fork;
 use super::task::Status;
 use super::worker::{Exit, Worker};
 use super::worker_loop;
@@ -96,6 +97,9 @@ pub(crate) fn detach(w: &Worker, in_blocking: bool) -> bool {
     if w.hosts_pinned() {
         return false;
     }
+    // W's next driver runs other fibers: our queued jobs must leave its
+    // deque first (job.rs).
+    fork::convert_pending(w);
     let task = w.running().expect("detach outside a fiber");
     let home = w.loop_rsp();
     let next = w.new_ref();

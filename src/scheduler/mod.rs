@@ -42,7 +42,11 @@ pub(crate) mod current;
 #[cfg(not(loom))]
 mod find;
 #[cfg(not(loom))]
+pub(crate) mod fork;
+#[cfg(not(loom))]
 pub(crate) mod handoff;
+#[cfg(not(loom))]
+pub(crate) mod job;
 #[cfg(not(loom))]
 pub(crate) mod park;
 #[cfg(not(loom))]

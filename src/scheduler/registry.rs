@@ -64,7 +64,7 @@ use std::sync::OnceLock;
 
 use crossbeam_utils::CachePadded;
 
-use super::task::{Status, Task};
+use super::task::{Slot, Status, Task};
 use crate::loom::{Arc, AtomicPtr, AtomicU64, Mutex, Ordering};
 
 /// Slots per chunk.
@@ -72,15 +72,6 @@ const CHUNK: usize = 1024;
 
 /// A chunk of slots. Boxed, so that slot addresses never move.
 type Chunk = Box<[AtomicPtr<Task>]>;
-
-/// Where a task box's slot is: its shard, its index there, and its
-/// address (for the stores of spawn and retire).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Slot {
-    shard: u32,
-    index: u32,
-    ptr: *const AtomicPtr<Task>,
-}
 
 /// One shard: its chunks and its free slot indexes.
 #[derive(Debug, Default)]

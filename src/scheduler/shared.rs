@@ -2,6 +2,7 @@
 
 use crossbeam_utils::CachePadded;
 
+use super::job::JobRef;
 use super::live::Live;
 use super::registry::Registry;
 use super::run_queue::{Injector, RunQueueStealer};
@@ -18,6 +19,7 @@ use crate::stack::{POOL_MAX, POOL_REFILL, StackAllocator};
 /// |--------------|--------------------------------|----------------------|
 /// | `injector`   | spawns/wakes from outside      | idle workers         |
 /// | `stealers`   | (fixed at start)               | idle workers         |
+/// | `job_stealers` | (fixed at start)             | idle workers         |
 /// | `pinned[i]`  | anyone waking a fiber pinned to i | worker i only     |
 /// | `sleep`      | see sleep.rs                   | see sleep.rs         |
 /// | `timers`     | see timers.rs                  | see timers.rs        |
@@ -31,6 +33,8 @@ use crate::stack::{POOL_MAX, POOL_REFILL, StackAllocator};
 pub(crate) struct Shared {
     pub(crate) injector: Injector<TaskRef>,
     pub(crate) stealers: Box<[RunQueueStealer<TaskRef>]>,
+    /// Thieves' ends of the workers' fork-join job deques (job.rs).
+    pub(crate) job_stealers: Box<[crossbeam_deque::Stealer<JobRef>]>,
     /// Ready fibers pinned to worker i, in the order they became ready.
     /// Only worker i takes from its inbox; no thief looks at it.
     pub(crate) pinned: Box<[Injector<TaskRef>]>,
@@ -54,6 +58,7 @@ impl Shared {
     pub(crate) fn new(
         injector: Injector<TaskRef>,
         stealers: Box<[RunQueueStealer<TaskRef>]>,
+        job_stealers: Box<[crossbeam_deque::Stealer<JobRef>]>,
         stack_size: usize,
         max_blocking_threads: usize,
     ) -> Self {
@@ -71,6 +76,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             stats: (0..workers).map(|_| CachePadded::default()).collect(),
             stealers,
+            job_stealers,
         }
     }
 

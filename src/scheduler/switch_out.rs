@@ -14,6 +14,7 @@
 //! ```
 
 use super::current::{self, GoHome, current};
+use super::fork;
 use super::worker::Transition;
 use crate::arch;
 
@@ -30,6 +31,10 @@ pub(super) fn suspend(transition: Transition) {
             .current
             .get()
             .expect("heddle: suspend called outside a fiber");
+        if !w.jobs.is_empty() {
+            // Jobs of ours still queued: off our stack first (job.rs).
+            fork::convert_pending(w);
+        }
         w.transition.set(transition);
         let worker_rsp = (*w.ctx.get()).rsp();
         // SAFETY: the worker's context was saved by its switch into us and

@@ -17,9 +17,8 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::registry::Slot;
 use crate::arch::Context;
-use crate::loom::{Arc, AtomicU64, Ordering};
+use crate::loom::{Arc, AtomicPtr, AtomicU64, Ordering};
 use crate::stack::Stack;
 
 /// The closure a fiber runs, with its result slot, behind a type-erased
@@ -72,10 +71,22 @@ pub(crate) struct Task {
     pub(crate) slot: Slot,
 }
 
+/// Where a task box's slot in its runtime's registry is (registry.rs): its
+/// shard, its index there, and its address (for the stores of spawn and
+/// retire). Only registry.rs makes or reads one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    pub(crate) shard: u32,
+    pub(crate) index: u32,
+    pub(crate) ptr: *const AtomicPtr<Task>,
+}
+
 /// What a blocked fiber waits on, as a dump reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wait {
-    /// The end of the fiber with this id (`JoinHandle::join`).
+    /// The end of the fiber with this id (`JoinHandle::join`); 0: the
+    /// half of a `join` that another worker took (its fiber's id is not
+    /// known to the joiner).
     Join(u64),
     /// A message (`Receiver::recv` and its timed forms).
     Recv,

@@ -16,6 +16,7 @@ use core::cell::{Cell, RefCell, UnsafeCell};
 use core::ptr;
 use std::time::Instant;
 
+use super::job::JobRef;
 use super::live::Credit;
 use super::run_queue::RunQueue;
 use super::task::{Status, Task, TaskRef, UNPINNED, Wait};
@@ -119,6 +120,9 @@ pub(crate) struct Worker {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
     pub(crate) queue: RunQueue<TaskRef>,
+    /// Fork-join jobs of the fiber running now, newest on top (job.rs);
+    /// empty whenever the worker switches to a fiber.
+    pub(crate) jobs: crossbeam_deque::Worker<JobRef>,
     /// This worker's share of the live-fiber count (live.rs).
     pub(crate) credit: Credit,
     /// The worker loop's saved context while a fiber runs.
@@ -160,11 +164,17 @@ impl Drop for AbortOnUnwind {
 }
 
 impl Worker {
-    pub(crate) fn new(index: usize, shared: Arc<Shared>, queue: RunQueue<TaskRef>) -> Self {
+    pub(crate) fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        queue: RunQueue<TaskRef>,
+        jobs: crossbeam_deque::Worker<JobRef>,
+    ) -> Self {
         Worker {
             index,
             shared,
             queue,
+            jobs,
             credit: Credit::default(),
             ctx: UnsafeCell::new(Context::empty()),
             current: Cell::new(None),
