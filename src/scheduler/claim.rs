@@ -1,9 +1,10 @@
-//! The claim on a `join`'s `b`: run exactly once, by whoever claims it
-//! first (join.rs).
+//! The claim on a moved `join`'s `b`: run exactly once, by whoever claims
+//! it first (join.rs).
 //!
-//! `join(a, b)` offers `b` to other workers as a fiber, runs `a`, then
-//! tries to take `b` back and run it inline. The fiber, if a thief started
-//! it first, tries to take `b` too. Exactly one of them wins.
+//! When a joiner's fiber switches out while its `b` is still queued as a
+//! job (job.rs), `b` moves into a heap fiber of its own. Later the joiner
+//! tries to take `b` back and run it inline, and that fiber, if a worker
+//! started it first, tries to take `b` too. Exactly one of them wins.
 //!
 //! | `taken` | `f`    | meaning                                   |
 //! |---------|--------|-------------------------------------------|

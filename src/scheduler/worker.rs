@@ -119,6 +119,9 @@ pub(crate) enum Transition {
 pub(crate) struct Worker {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
+    /// `&shared.stats[index]`, kept for the switch path (no reference
+    /// count or bounds check there).
+    stats: *const StatsCell,
     pub(crate) queue: RunQueue<TaskRef>,
     /// Fork-join jobs of the fiber running now, newest on top (job.rs);
     /// empty whenever the worker switches to a fiber.
@@ -170,9 +173,11 @@ impl Worker {
         queue: RunQueue<TaskRef>,
         jobs: crossbeam_deque::Worker<JobRef>,
     ) -> Self {
+        let stats: *const StatsCell = &*shared.stats[index];
         Worker {
             index,
             shared,
+            stats,
             queue,
             jobs,
             credit: Credit::default(),
@@ -191,7 +196,9 @@ impl Worker {
     }
 
     pub(super) fn stats(&self) -> &StatsCell {
-        &self.shared.stats[self.index]
+        // SAFETY: `stats` points into `self.shared.stats`, a boxed slice
+        // that never moves and lives as long as the `shared` we hold.
+        unsafe { &*self.stats }
     }
 
     /// Whether fibers are pinned to this worker (handoff.rs refuses then).
