@@ -44,6 +44,14 @@ fn skynet_1m(c: &mut Criterion) {
         g.bench_function(format!("heddle_{workers}_workers"), |b| {
             b.iter(|| assert_eq!(rt.block_on(|| workloads::skynet_heddle(0, LEAVES)), expect))
         });
+        g.bench_function(format!("heddle_join_{workers}_workers"), |b| {
+            b.iter(|| {
+                assert_eq!(
+                    rt.block_on(|| workloads::skynet_heddle_join(0, LEAVES)),
+                    expect
+                )
+            })
+        });
     }
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()

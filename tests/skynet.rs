@@ -64,3 +64,19 @@ fn skynet_runs_depth_first_on_1_worker() {
         "{most} fibers were started and unfinished at once"
     );
 }
+
+#[test]
+fn skynet_100k_by_join_on_1_2_and_8_workers() {
+    // The same tree with `heddle::join` splitting each node's children:
+    // on 1 worker no join is stolen, so one fiber runs it all.
+    for workers in [1, 2, 8] {
+        let rt = common::rt(workers);
+        assert_eq!(
+            rt.block_on(|| heddle_workloads::skynet_heddle_join(0, 100_000)),
+            4_999_950_000
+        );
+        if workers == 1 {
+            assert_eq!(rt.stats()[0].fibers_run, 1);
+        }
+    }
+}

@@ -4,8 +4,8 @@
 //!
 //! - `scale_*`: the CPU-bound fiber of the scaling demo;
 //! - `skynet_*`: the skynet tree (every node has ten children and sums their
-//!   results; leaf `i` returns `i`) in heddle, `rayon::join` and
-//!   `rayon::scope` shapes;
+//!   results; leaf `i` returns `i`) in heddle (a fiber per node, or
+//!   `heddle::join`), `rayon::join` and `rayon::scope` shapes;
 //! - `fib_*`: fork-join Fibonacci, heddle against rayon;
 //! - `mappings`, `status_bytes`: what the process holds, from `/proc`.
 //!
@@ -84,6 +84,27 @@ pub fn skynet_heddle(num: u64, size: u64) -> u64 {
         .map(|i| heddle::spawn(move || skynet_heddle(num + i * step, step)))
         .collect();
     children.into_iter().map(|h| h.join().unwrap()).sum()
+}
+
+/// Skynet with `heddle::join`, in the shape of [`skynet_rayon_join`] (no
+/// fiber per node: each node's children are split in halves by joins).
+/// Call inside a fiber.
+pub fn skynet_heddle_join(num: u64, size: u64) -> u64 {
+    fn children(num: u64, step: u64, lo: u64, hi: u64) -> u64 {
+        if hi - lo == 1 {
+            return skynet_heddle_join(num + lo * step, step);
+        }
+        let mid = (lo + hi) / 2;
+        let (a, b) = heddle::join(
+            || children(num, step, lo, mid),
+            || children(num, step, mid, hi),
+        );
+        a + b
+    }
+    if size == 1 {
+        return num;
+    }
+    children(num, size / 10, 0, 10)
 }
 
 /// Skynet with `rayon::join`: each node splits its ten children in halves
