@@ -36,6 +36,28 @@ fn may_one_worker() {
     may::config().set_workers(1);
 }
 
+/// The time of `iters` calls of `f(i)` inside one fiber of `rt`.
+fn in_a_fiber(rt: &heddle::Runtime, iters: u64, f: impl Fn(u64) + Sync) -> Duration {
+    rt.block_on(|| {
+        let start = Instant::now();
+        for i in 0..iters {
+            f(i);
+        }
+        start.elapsed()
+    })
+}
+
+/// The time of `iters` calls of `f(i)` inside `pool`.
+fn in_rayon(pool: &rayon::ThreadPool, iters: u64, f: impl Fn(u64) + Sync + Send) -> Duration {
+    pool.install(|| {
+        let start = Instant::now();
+        for i in 0..iters {
+            f(i);
+        }
+        start.elapsed()
+    })
+}
+
 /// Two partners yielding to each other: `iters` yields of the caller, each
 /// a round trip through the partner. `$yield_now` and `$spawn` pick the
 /// runtime; the caller must already run inside it.
@@ -81,35 +103,15 @@ fn spawn_join(c: &mut Criterion) {
         let rt = heddle::Builder::new().workers(workers).build().unwrap();
         g.bench_function(format!("heddle_{workers}_workers"), |b| {
             b.iter_custom(|iters| {
-                rt.block_on(|| {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        black_box(heddle::spawn(move || black_box(i)).join().unwrap());
-                    }
-                    start.elapsed()
+                in_a_fiber(&rt, iters, |i| {
+                    black_box(heddle::spawn(move || black_box(i)).join().unwrap());
                 })
             })
         });
     }
     may_one_worker();
     g.bench_function("may_1_worker", |b| b.iter_custom(may_peer::spawn_join));
-    for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        g.bench_function(format!("rayon_join_{threads}_threads"), |b| {
-            b.iter_custom(|iters| {
-                pool.install(|| {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        black_box(rayon::join(|| black_box(i), || black_box(i)));
-                    }
-                    start.elapsed()
-                })
-            })
-        });
-    }
+    // rayon::join of two empty closures is in the join_empty group.
     g.bench_function("std_thread", |b| {
         b.iter(|| black_box(std::thread::spawn(|| black_box(1u64)).join().unwrap()))
     });
@@ -194,12 +196,8 @@ fn join_empty(c: &mut Criterion) {
         let rt = heddle::Builder::new().workers(workers).build().unwrap();
         g.bench_function(format!("heddle_{workers}_workers"), |b| {
             b.iter_custom(|iters| {
-                rt.block_on(|| {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        black_box(heddle::join(|| black_box(i), || black_box(i)));
-                    }
-                    start.elapsed()
+                in_a_fiber(&rt, iters, |i| {
+                    black_box(heddle::join(|| black_box(i), || black_box(i)));
                 })
             })
         });
@@ -209,12 +207,8 @@ fn join_empty(c: &mut Criterion) {
             .unwrap();
         g.bench_function(format!("rayon_{workers}_threads"), |b| {
             b.iter_custom(|iters| {
-                pool.install(|| {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        black_box(rayon::join(|| black_box(i), || black_box(i)));
-                    }
-                    start.elapsed()
+                in_rayon(&pool, iters, |i| {
+                    black_box(rayon::join(|| black_box(i), || black_box(i)));
                 })
             })
         });
@@ -251,33 +245,19 @@ fn mutex_contended(c: &mut Criterion) {
 /// to one compare-and-swap each way. std's and parking_lot's mutexes, from
 /// the same fiber, as peers.
 fn mutex_uncontended(c: &mut Criterion) {
-    /// `iters` runs of `lock_unlock` inside one fiber of `rt`.
-    fn in_a_fiber(
-        rt: &heddle::Runtime,
-        iters: u64,
-        lock_unlock: impl Fn() + Send + Sync,
-    ) -> Duration {
-        rt.block_on(|| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                lock_unlock();
-            }
-            start.elapsed()
-        })
-    }
     let mut g = c.benchmark_group("mutex_uncontended");
     let rt = heddle::Builder::new().workers(1).build().unwrap();
     let m = heddle::sync::Mutex::new(0u64);
     g.bench_function("heddle_in_a_fiber", |b| {
-        b.iter_custom(|iters| in_a_fiber(&rt, iters, || *black_box(&m).lock() += 1))
+        b.iter_custom(|iters| in_a_fiber(&rt, iters, |_| *black_box(&m).lock() += 1))
     });
     let m = std::sync::Mutex::new(0u64);
     g.bench_function("std_in_a_fiber", |b| {
-        b.iter_custom(|iters| in_a_fiber(&rt, iters, || *black_box(&m).lock().unwrap() += 1))
+        b.iter_custom(|iters| in_a_fiber(&rt, iters, |_| *black_box(&m).lock().unwrap() += 1))
     });
     let m = parking_lot::Mutex::new(0u64);
     g.bench_function("parking_lot_in_a_fiber", |b| {
-        b.iter_custom(|iters| in_a_fiber(&rt, iters, || *black_box(&m).lock() += 1))
+        b.iter_custom(|iters| in_a_fiber(&rt, iters, |_| *black_box(&m).lock() += 1))
     });
     g.finish();
 }
@@ -285,15 +265,6 @@ fn mutex_uncontended(c: &mut Criterion) {
 /// `heddle::checkpoint` when nothing else waits: the call alone, and a
 /// loop of ~10 µs units of work with and without a checkpoint after each.
 fn checkpoint(c: &mut Criterion) {
-    fn in_a_fiber(rt: &heddle::Runtime, iters: u64, f: impl Fn() + Sync) -> Duration {
-        rt.block_on(|| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed()
-        })
-    }
     /// About 10 µs of arithmetic on this machine's cores.
     fn work() {
         let mut x = black_box(1u64);
@@ -305,14 +276,14 @@ fn checkpoint(c: &mut Criterion) {
     let mut g = c.benchmark_group("checkpoint");
     let rt = heddle::Builder::new().workers(1).build().unwrap();
     g.bench_function("call_in_a_fiber", |b| {
-        b.iter_custom(|iters| in_a_fiber(&rt, iters, heddle::checkpoint))
+        b.iter_custom(|iters| in_a_fiber(&rt, iters, |_| heddle::checkpoint()))
     });
     g.bench_function("work_unit_alone", |b| {
-        b.iter_custom(|iters| in_a_fiber(&rt, iters, work))
+        b.iter_custom(|iters| in_a_fiber(&rt, iters, |_| work()))
     });
     g.bench_function("work_unit_then_checkpoint", |b| {
         b.iter_custom(|iters| {
-            in_a_fiber(&rt, iters, || {
+            in_a_fiber(&rt, iters, |_| {
                 work();
                 heddle::checkpoint();
             })
@@ -328,15 +299,7 @@ fn blocking_round_trip(c: &mut Criterion) {
     for workers in [1, 2] {
         let rt = heddle::Builder::new().workers(workers).build().unwrap();
         g.bench_function(format!("{workers}_workers"), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(|| {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        heddle::blocking(|| black_box(()));
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| in_a_fiber(&rt, iters, |_| heddle::blocking(|| black_box(()))))
         });
     }
     g.finish();

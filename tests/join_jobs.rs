@@ -38,13 +38,7 @@ fn allocations() -> u64 {
     ALLOCATIONS.with(|c| c.get())
 }
 
-fn fib(n: u64) -> u64 {
-    if n < 2 {
-        return n;
-    }
-    let (a, b) = heddle::join(|| fib(n - 1), || fib(n - 2));
-    a + b
-}
+use heddle_workloads::fib_heddle as fib;
 
 #[test]
 fn joins_that_nobody_steals_allocate_nothing() {
@@ -104,6 +98,14 @@ fn a_can_wait_for_b_on_one_worker() {
     assert_eq!(got, 7);
 }
 
+/// Spin, never yielding, until `flag` is set: only another worker can set
+/// it meanwhile.
+fn spin_until(flag: &AtomicBool) {
+    while !flag.load(Ordering::Acquire) {
+        std::hint::spin_loop();
+    }
+}
+
 #[test]
 fn a_stolen_b_runs_on_another_worker_and_returns_its_result() {
     // `a` spins until `b` has run: only a thief can run it meanwhile.
@@ -114,9 +116,7 @@ fn a_stolen_b_runs_on_another_worker_and_returns_its_result() {
             let here = std::thread::current().id();
             heddle::join(
                 || {
-                    while !ran.load(Ordering::Acquire) {
-                        std::hint::spin_loop();
-                    }
+                    spin_until(&ran);
                     1
                 },
                 || {
@@ -152,11 +152,7 @@ fn a_panic_in_a_stolen_b_comes_back_to_the_joiner() {
             std::panic::catch_unwind(|| {
                 let ran = AtomicBool::new(false);
                 heddle::join(
-                    || {
-                        while !ran.load(Ordering::Acquire) {
-                            std::hint::spin_loop();
-                        }
-                    },
+                    || spin_until(&ran),
                     || {
                         ran.store(true, Ordering::Release);
                         panic!("b failed")

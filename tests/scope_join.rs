@@ -100,13 +100,7 @@ fn join_recursion_100k_deep_on_a_small_stack() {
     assert_eq!(rt.block_on(|| depth(100_000)), 100_000);
 }
 
-fn fib(n: u64) -> u64 {
-    if n < 2 {
-        return n;
-    }
-    let (a, b) = heddle::join(|| fib(n - 1), || fib(n - 2));
-    a + b
-}
+use heddle_workloads::fib_heddle as fib;
 
 #[test]
 fn join_computes_fib_on_several_worker_counts() {

@@ -86,46 +86,44 @@ pub fn skynet_heddle(num: u64, size: u64) -> u64 {
     children.into_iter().map(|h| h.join().unwrap()).sum()
 }
 
-/// Skynet with `heddle::join`, in the shape of [`skynet_rayon_join`] (no
-/// fiber per node: each node's children are split in halves by joins).
-/// Call inside a fiber.
-pub fn skynet_heddle_join(num: u64, size: u64) -> u64 {
-    fn children(num: u64, step: u64, lo: u64, hi: u64) -> u64 {
-        if hi - lo == 1 {
-            return skynet_heddle_join(num + lo * step, step);
+/// Skynet by a `join` function: each node splits its ten children in
+/// halves until one is left (the same tree for heddle and rayon).
+macro_rules! skynet_by_join {
+    ($(#[$doc:meta])* $name:ident, $join:path) => {
+        $(#[$doc])*
+        pub fn $name(num: u64, size: u64) -> u64 {
+            fn children(num: u64, step: u64, lo: u64, hi: u64) -> u64 {
+                if hi - lo == 1 {
+                    return $name(num + lo * step, step);
+                }
+                let mid = (lo + hi) / 2;
+                let (a, b) = $join(
+                    || children(num, step, lo, mid),
+                    || children(num, step, mid, hi),
+                );
+                a + b
+            }
+            if size == 1 {
+                return num;
+            }
+            children(num, size / 10, 0, 10)
         }
-        let mid = (lo + hi) / 2;
-        let (a, b) = heddle::join(
-            || children(num, step, lo, mid),
-            || children(num, step, mid, hi),
-        );
-        a + b
-    }
-    if size == 1 {
-        return num;
-    }
-    children(num, size / 10, 0, 10)
+    };
 }
 
-/// Skynet with `rayon::join`: each node splits its ten children in halves
-/// until one is left. Call inside a rayon pool.
-pub fn skynet_rayon_join(num: u64, size: u64) -> u64 {
-    fn children(num: u64, step: u64, lo: u64, hi: u64) -> u64 {
-        if hi - lo == 1 {
-            return skynet_rayon_join(num + lo * step, step);
-        }
-        let mid = (lo + hi) / 2;
-        let (a, b) = rayon::join(
-            || children(num, step, lo, mid),
-            || children(num, step, mid, hi),
-        );
-        a + b
-    }
-    if size == 1 {
-        return num;
-    }
-    children(num, size / 10, 0, 10)
-}
+skynet_by_join!(
+    /// Skynet with `heddle::join`, in the shape of [`skynet_rayon_join`]
+    /// (no fiber per node). Call inside a fiber.
+    skynet_heddle_join,
+    heddle::join
+);
+
+skynet_by_join!(
+    /// Skynet with `rayon::join`: each node splits its ten children in
+    /// halves until one is left. Call inside a rayon pool.
+    skynet_rayon_join,
+    rayon::join
+);
 
 /// Skynet with `rayon::scope`: each node spawns its ten children into a
 /// scope, each writing its own slot. Call inside a rayon pool.
