@@ -50,7 +50,7 @@ fn named<T: Send + 'static>(
 }
 
 #[test]
-fn a_dump_names_every_fiber_and_what_it_waits_on() {
+fn a_dump_names_every_blocked_fiber_and_what_it_waits_on() {
     let _turn = turn();
     let rt = heddle::Builder::new().workers(2).build().unwrap();
 
@@ -76,33 +76,11 @@ fn a_dump_names_every_fiber_and_what_it_waits_on() {
     let grouper = named(&rt, "grouper", move || w.wait());
     wait_for(&rt, "grouper", |s| *s == FiberState::WaitingGroup);
 
-    let sleeper = named(&rt, "sleeper", || heddle::sleep(Duration::from_secs(5)));
-    wait_for(&rt, "sleeper", |s| matches!(s, FiberState::Sleeping { .. }));
-
     let (btx, brx) = std::sync::mpsc::channel::<()>();
     let blocker = named(&rt, "blocker", move || {
         heddle::blocking(|| brx.recv().unwrap())
     });
     wait_for(&rt, "blocker", |s| *s == FiberState::InBlocking);
-
-    // Both workers busy, then one more fiber: it can only be Ready.
-    let stop = Arc::new(AtomicBool::new(false));
-    let spinners: Vec<_> = ["spin-a", "spin-b"]
-        .into_iter()
-        .map(|n| {
-            let stop = stop.clone();
-            named(&rt, n, move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
-    wait_for(&rt, "spin-a", |s| matches!(s, FiberState::Running { .. }));
-    wait_for(&rt, "spin-b", |s| matches!(s, FiberState::Running { .. }));
-    let queued = named(&rt, "queued", || 7);
-    wait_for(&rt, "queued", |s| *s == FiberState::Ready);
-    std::thread::sleep(Duration::from_millis(30));
 
     // Check inside catch_unwind: a failed check must still release the
     // fibers below, or dropping the runtime would wait for them forever.
@@ -117,17 +95,12 @@ fn a_dump_names_every_fiber_and_what_it_waits_on() {
                 .id
                 .as_u64()
         };
-        let line_of = |name: &str| {
-            text.lines()
-                .find(|l| l.contains(&format!("\"{name}\": ")))
-                .expect(name)
-                .to_string()
-        };
+        let line_of = |name: &str| line_of(&text, name);
         assert!(
-            text.starts_with("heddle runtime: 2 workers, 10 live fibers\n"),
+            text.starts_with("heddle runtime: 2 workers, 6 live fibers\n"),
             "{text}"
         );
-        assert_eq!(text.lines().count(), 11, "{text}");
+        assert_eq!(text.lines().count(), 7, "{text}");
         assert_eq!(
             line_of("receiver"),
             format!(
@@ -135,43 +108,6 @@ fn a_dump_names_every_fiber_and_what_it_waits_on() {
                 id_of("receiver")
             )
         );
-        assert!(
-            line_of("sender").ends_with("\"sender\": blocked on a channel send"),
-            "{text}"
-        );
-        assert!(
-            line_of("locker").ends_with("\"locker\": blocked on a Mutex"),
-            "{text}"
-        );
-        assert!(
-            line_of("grouper").ends_with("\"grouper\": blocked on a WaitGroup"),
-            "{text}"
-        );
-        assert!(
-            line_of("sleeper").contains("\"sleeper\": sleeping until +"),
-            "{text}"
-        );
-        assert!(
-            line_of("blocker").ends_with("\"blocker\": in a blocking region"),
-            "{text}"
-        );
-        assert!(line_of("queued").ends_with("\"queued\": ready"), "{text}");
-        for spinner in ["spin-a", "spin-b"] {
-            let line = line_of(spinner);
-            assert!(line.contains(": running on worker "), "{text}");
-            match fibers
-                .iter()
-                .find(|f| f.name.as_deref() == Some(spinner))
-                .unwrap()
-                .state
-            {
-                FiberState::Running { worker, elapsed } => {
-                    assert!(worker < 2);
-                    assert!(elapsed >= Duration::from_millis(10), "{elapsed:?}");
-                }
-                other => panic!("{other:?}"),
-            }
-        }
         assert_eq!(
             line_of("joiner"),
             format!(
@@ -180,13 +116,20 @@ fn a_dump_names_every_fiber_and_what_it_waits_on() {
                 id_of("receiver")
             )
         );
+        let ends = |name: &str, state: &str| {
+            let line = line_of(name);
+            assert!(line.ends_with(&format!("\"{name}\": {state}")), "{text}");
+        };
+        ends("sender", "blocked on a channel send");
+        ends("locker", "blocked on a Mutex");
+        ends("grouper", "blocked on a WaitGroup");
+        ends("blocker", "in a blocking region");
         // Sorted by id.
         let ids: Vec<_> = fibers.iter().map(|f| f.id).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }));
 
     // Let everything finish.
-    stop.store(true, Ordering::Relaxed);
     tx.send(5).unwrap();
     assert_eq!(srx.recv().unwrap(), 1);
     drop(guard);
@@ -197,14 +140,86 @@ fn a_dump_names_every_fiber_and_what_it_waits_on() {
     locker.join().unwrap();
     grouper.join().unwrap();
     blocker.join().unwrap();
-    assert_eq!(queued.join().unwrap(), 7);
-    for s in spinners {
-        s.join().unwrap();
-    }
     assert_eq!(*lock.lock(), 1);
-    sleeper.join().unwrap();
     if let Err(p) = checked {
         std::panic::resume_unwind(p);
+    }
+}
+
+/// The line of the fiber named `name` in dump `text`.
+fn line_of(text: &str, name: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(&format!("\"{name}\": ")))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .to_string()
+}
+
+#[test]
+fn a_dump_shows_running_ready_and_sleeping_fibers() {
+    // One worker: a sleeper, then a fiber that spins on it, then one more
+    // that can only wait its turn.
+    let _turn = turn();
+    let rt = common::rt(1);
+    let sleeper = named(&rt, "sleeper", || heddle::sleep(Duration::from_secs(2)));
+    wait_for(&rt, "sleeper", |s| matches!(s, FiberState::Sleeping { .. }));
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let spinner = named(&rt, "spinner", move || {
+        while !s.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+    });
+    wait_for(&rt, "spinner", |s| matches!(s, FiberState::Running { .. }));
+    let queued = named(&rt, "queued", || 7);
+    wait_for(&rt, "queued", |s| *s == FiberState::Ready);
+    std::thread::sleep(Duration::from_millis(30));
+    let fibers = rt.fibers();
+    let text = rt.dump();
+    stop.store(true, Ordering::Relaxed);
+    spinner.join().unwrap();
+    assert_eq!(queued.join().unwrap(), 7);
+    sleeper.join().unwrap();
+
+    assert!(
+        text.starts_with("heddle runtime: 1 workers, 3 live fibers\n"),
+        "{text}"
+    );
+    assert!(
+        line_of(&text, "sleeper").contains("\"sleeper\": sleeping until +"),
+        "{text}"
+    );
+    assert!(
+        line_of(&text, "queued").ends_with("\"queued\": ready"),
+        "{text}"
+    );
+    assert!(
+        line_of(&text, "spinner").contains("\"spinner\": running on worker 0 for "),
+        "{text}"
+    );
+    match fibers
+        .iter()
+        .find(|f| f.name.as_deref() == Some("spinner"))
+        .unwrap()
+        .state
+    {
+        FiberState::Running { worker, elapsed } => {
+            assert_eq!(worker, 0);
+            assert!(elapsed >= Duration::from_millis(10), "{elapsed:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match fibers
+        .iter()
+        .find(|f| f.name.as_deref() == Some("sleeper"))
+        .unwrap()
+        .state
+    {
+        FiberState::Sleeping {
+            remaining: Some(left),
+        } => {
+            assert!(left <= Duration::from_secs(2), "{left:?}");
+        }
+        other => panic!("{other:?}"),
     }
 }
 
