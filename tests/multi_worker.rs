@@ -132,3 +132,59 @@ fn oversubscribed_runtime_finishes_everything() {
         }
     });
 }
+
+/// Two fibers that never yield, spawned from outside one after the other
+/// on 2 workers, while other threads keep the cores busy: both start. A
+/// worker that gave up searching, then found them both in its last look
+/// and took them, used to keep the second in its own queue without waking
+/// the sleeping worker, which the first fiber never let it reach.
+#[test]
+fn two_busy_fibers_posted_together_both_start_under_load() {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::{Duration, Instant};
+    let load_stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let s = load_stop.clone();
+            std::thread::spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let mut late = None;
+    for round in 0..40 {
+        let rt = common::rt(2);
+        std::thread::sleep(Duration::from_millis(2)); // both workers asleep
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let (stop, started) = (stop.clone(), started.clone());
+                rt.spawn(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        let t = Instant::now();
+        while started.load(Ordering::SeqCst) < 2 && t.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if started.load(Ordering::SeqCst) < 2 && late.is_none() {
+            late = Some(round);
+        }
+        stop.store(true, Ordering::Relaxed);
+        for h in hs {
+            h.join().unwrap();
+        }
+    }
+    load_stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.join().unwrap();
+    }
+    assert_eq!(late, None, "a ready fiber waited 2 s for an idle worker");
+}

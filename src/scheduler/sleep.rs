@@ -37,7 +37,11 @@
 //! 4. if anything is there: lock `idle`; if `i` is still listed, remove it and
 //!    `sleeping -= 1` and go back to work; if not, a notifier already popped
 //!    us, so consume its token (`park` returns at once or very soon) and go
-//!    back to work as a searcher;
+//!    back to work as a searcher. A worker that was the last searcher and
+//!    goes back to work as a non-searcher then does step 2-3 of "Posting
+//!    work" itself: the posts it let pass while it searched woke no one,
+//!    and it may take only some of that work (its first fiber may hold it
+//!    for long), so the rest needs a worker of its own;
 //! 5. otherwise park. Woken by a notifier we are a searcher; a timed-out park
 //!    removes itself from `idle` as in step 4.
 //!
@@ -264,9 +268,10 @@ impl Sleep {
         has_work: impl Fn() -> bool,
         timeout: Option<Duration>,
     ) -> bool {
-        if searching {
-            self.stop_searching();
-        }
+        // The last searcher to give up owes the posts it let pass (they woke
+        // no one because it was searching) a wake-up if it then finds work
+        // in its re-check and takes it itself: see step 4.
+        let last_searcher = searching && self.stop_searching();
         {
             let mut idle = self.idle.lock();
             idle.push(index);
@@ -274,7 +279,11 @@ impl Sleep {
         }
         fence(Ordering::SeqCst);
         if has_work() {
-            return self.cancel(index);
+            let now_searching = self.cancel(index);
+            if last_searcher && !now_searching {
+                self.notify_work();
+            }
+            return now_searching;
         }
         if park_timeout(&self.parkers[index], timeout) {
             true // the notifier counted us as searching
@@ -457,6 +466,57 @@ mod tests {
             w.sleep.notify_work();
             t.join().unwrap();
             assert_eq!(1, w.done.load(Ordering::SeqCst));
+        });
+    }
+
+    /// A searcher that gives up just as two fibers are posted (the posts
+    /// wake no one: someone is searching), then finds them in its
+    /// re-check and runs the first, which holds its worker until the
+    /// second has run. Only the sleeping worker can run the second, so
+    /// the searcher must hand the skipped posts on by waking it.
+    #[test]
+    fn a_searcher_that_finds_work_while_giving_up_wakes_another() {
+        loom::model(|| {
+            let (w, mut locals) = World::new(2);
+            assert!(w.sleep.start_searching());
+            let local1 = locals.pop().unwrap();
+            let local0 = locals.pop().unwrap();
+            let w1 = w.clone();
+            let sleeper = thread::spawn(move || worker(&w1, 1, local1, 2, false));
+            let w0 = w.clone();
+            let searcher = thread::spawn(move || {
+                let mut searching = true;
+                loop {
+                    if let Some(fiber) = w0.find(0, &local0) {
+                        w0.sleep.found_work(&mut searching);
+                        if fiber == 0 {
+                            // A hog that waits for fiber 1 to run elsewhere.
+                            while w0.done.load(Ordering::SeqCst) == 0 {
+                                thread::yield_now();
+                            }
+                        }
+                        if w0.done.fetch_add(1, Ordering::SeqCst) + 1 == 2 {
+                            w0.shutdown.store(true, Ordering::SeqCst);
+                            w0.sleep.wake_all();
+                        }
+                        continue;
+                    }
+                    let shutdown = || w0.shutdown.load(Ordering::SeqCst);
+                    if !w0
+                        .sleep
+                        .idle(0, &mut searching, || w0.has_work(&local0), shutdown)
+                    {
+                        return;
+                    }
+                }
+            });
+            for t in 0..2 {
+                w.injector.push(t);
+                w.sleep.notify_work();
+            }
+            searcher.join().unwrap();
+            sleeper.join().unwrap();
+            assert_eq!(2, w.done.load(Ordering::SeqCst));
         });
     }
 
