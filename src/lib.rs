@@ -188,6 +188,8 @@ mod arch;
 #[cfg(not(loom))]
 mod builder;
 #[cfg(not(loom))]
+mod cooperate;
+#[cfg(not(loom))]
 pub mod dump;
 #[cfg(not(loom))]
 pub mod fiber;
@@ -219,7 +221,9 @@ pub use crate::builder::{
     DEFAULT_TIME_SLICE, MAX_WORKERS,
 };
 #[cfg(not(loom))]
-pub use crate::fiber::{blocking, checkpoint, sleep, spawn, spawn_local, yield_now};
+pub use crate::cooperate::{blocking, checkpoint};
+#[cfg(not(loom))]
+pub use crate::fiber::{sleep, spawn, spawn_local, yield_now};
 #[cfg(not(loom))]
 pub use crate::handle::JoinHandle;
 #[cfg(not(loom))]

@@ -10,7 +10,10 @@
 //! - `park.rs`: how a fiber blocks without racing its waker;
 //! - `packet.rs`: the join latch between a fiber and its `JoinHandle`;
 //! - `once.rs`: a waker claimed by the first of a wait list and a timer;
-//! - `claim.rs`: a `join`'s `b`, run by whoever claims it first;
+//! - `job.rs`, `fork.rs`: a `join`'s `b` on the joiner's stack, offered
+//!   to thieves by reference; `claim.rs`, a moved `b`, run by whoever
+//!   claims it first;
+//! - `registry.rs`: every live fiber, listed for dumps;
 //! - `timers.rs`: timed waits, fired by their worker or the keeper thread;
 //! - `handoff.rs`: giving a worker to a new thread while a fiber blocks
 //!   its own (what keeps `thread::panicking()` per fiber, and what
@@ -24,10 +27,11 @@
 //!
 //! The files form layers, each importing only from the ones before it:
 //! `parker`, `once`, `run_queue`, `sleep`, `live`, `claim`, `packet`,
-//! `task`, `waker`, `timers`, `spare`, `shared`, `worker`, `current`,
-//! `find`, `schedule`, `switch_out`, `worker_loop`, `handoff`, `suspend`,
-//! `park`. (`find.rs` and `schedule.rs` add methods to types of lower
-//! layers: an `impl` block may live above its type.)
+//! `task`, `job`, `waker`, `timers`, `spare`, `shared`, `registry`,
+//! `worker`, `current`, `fork`, `find`, `schedule`, `switch_out`,
+//! `worker_loop`, `handoff`, `suspend`, `park`. (`find.rs` and `schedule.rs` add methods to types of lower
+//! layers: an `impl` block may live above its type.) `tests/layers.rs`
+//! fails on any import cycle between files.
 
 pub(crate) mod claim;
 pub(crate) mod live;

@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
+mod iter;
+pub use self::iter::{IntoIter, Iter, TryIter};
+
 use super::wait_queue::{RECEIVERS, SENDERS, WaitQueue, Wakeups};
 use crate::loom::Arc;
 use crate::scheduler::park::{Wait, Waker};
@@ -341,10 +344,10 @@ impl<T> Receiver<T> {
                 .recv()
                 .map_err(|RecvError| RecvTimeoutError::Disconnected);
         };
-        match self
+        let got = self
             .chan
-            .wait_in_until(RECEIVERS, Wait::Recv, deadline, take)
-        {
+            .wait_in_until(RECEIVERS, Wait::Recv, deadline, take);
+        match got {
             Some(Ok(t)) => Ok(t),
             Some(Err(RecvError)) => Err(RecvTimeoutError::Disconnected),
             None => Err(RecvTimeoutError::Timeout),
@@ -444,60 +447,5 @@ impl<T> Drop for Receiver<T> {
             }
         });
         drop(orphans); // user destructors run outside the lock
-    }
-}
-
-/// Blocking iterator over a [`Receiver`]; see [`Receiver::iter`].
-#[derive(Debug)]
-pub struct Iter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
-/// Non-blocking iterator over a [`Receiver`]; see [`Receiver::try_iter`].
-#[derive(Debug)]
-pub struct TryIter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
-/// Owning blocking iterator over a [`Receiver`].
-#[derive(Debug)]
-pub struct IntoIter<T> {
-    rx: Receiver<T>,
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl<T> Iterator for IntoIter<T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<'a, T> IntoIterator for &'a Receiver<T> {
-    type Item = T;
-    type IntoIter = Iter<'a, T>;
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
-
-impl<T> IntoIterator for Receiver<T> {
-    type Item = T;
-    type IntoIter = IntoIter<T>;
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter { rx: self }
     }
 }
