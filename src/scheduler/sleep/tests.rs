@@ -55,10 +55,24 @@ impl World {
 
 /// The worker loop of worker_loop.rs with fibers as numbers: the same
 /// `found_work` and `idle` steps, around a simpler search.
-fn worker(w: &World, index: usize, local: LocalQueue<u32>, total: usize, mut searching: bool) {
+fn worker(w: &World, index: usize, local: LocalQueue<u32>, total: usize, searching: bool) {
+    worker_running(w, index, local, total, searching, |_| {});
+}
+
+/// [`worker`], calling `run` with each fiber it takes before counting it
+/// done.
+fn worker_running(
+    w: &World,
+    index: usize,
+    local: LocalQueue<u32>,
+    total: usize,
+    mut searching: bool,
+    run: impl Fn(u32),
+) {
     loop {
-        if w.find(index, &local).is_some() {
+        if let Some(fiber) = w.find(index, &local) {
             w.sleep.found_work(&mut searching);
+            run(fiber);
             if w.done.fetch_add(1, Ordering::SeqCst) + 1 == total {
                 w.shutdown.store(true, Ordering::SeqCst);
                 w.sleep.wake_all();
@@ -136,30 +150,14 @@ fn a_searcher_that_finds_work_while_giving_up_wakes_another() {
         let sleeper = thread::spawn(move || worker(&w1, 1, local1, 2, false));
         let w0 = w.clone();
         let searcher = thread::spawn(move || {
-            let mut searching = true;
-            loop {
-                if let Some(fiber) = w0.find(0, &local0) {
-                    w0.sleep.found_work(&mut searching);
-                    if fiber == 0 {
-                        // A hog that waits for fiber 1 to run elsewhere.
-                        while w0.done.load(Ordering::SeqCst) == 0 {
-                            thread::yield_now();
-                        }
+            worker_running(&w0, 0, local0, 2, true, |fiber| {
+                if fiber == 0 {
+                    // A hog that waits for fiber 1 to run elsewhere.
+                    while w0.done.load(Ordering::SeqCst) == 0 {
+                        thread::yield_now();
                     }
-                    if w0.done.fetch_add(1, Ordering::SeqCst) + 1 == 2 {
-                        w0.shutdown.store(true, Ordering::SeqCst);
-                        w0.sleep.wake_all();
-                    }
-                    continue;
                 }
-                let shutdown = || w0.shutdown.load(Ordering::SeqCst);
-                if !w0
-                    .sleep
-                    .idle(0, &mut searching, || w0.has_work(&local0), shutdown)
-                {
-                    return;
-                }
-            }
+            })
         });
         for t in 0..2 {
             w.injector.push(t);
