@@ -40,6 +40,13 @@ impl Worker {
         }
     }
 
+    /// Whether the next pick is the loop's (every [`INJECTOR_EVERY`]-th):
+    /// a fiber switching out then goes to the loop, which fires due timers
+    /// and looks at the injector first (transition.rs).
+    pub(super) fn loop_turn_due(&self) -> bool {
+        self.tick.get().wrapping_add(1).is_multiple_of(INJECTOR_EVERY)
+    }
+
     /// Own queue, with a look at the injector every [`INJECTOR_EVERY`]
     /// ticks. While fibers are pinned here, the pinned inbox comes first
     /// on every other tick: a pinned fiber at the head of the inbox waits

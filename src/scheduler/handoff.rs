@@ -44,7 +44,8 @@
 //!    (spawn_local's promise), so F blocks T0 in place and W waits for it
 //!    (other workers still steal W's ordinary fibers);
 //! 2. copy W's saved loop context (`home`: T0's worker loop, suspended in
-//!    `run_task`, worker_loop.rs, since it switched into F) and clear `W.current`;
+//!    `run_task`, worker_loop.rs, since it switched into the fiber it ran
+//!    first: fibers switch straight to each other meanwhile, transition.rs) and clear `W.current`;
 //! 3. hand a new reference to W to thread T1, an idle spare or a new
 //!    thread (spare.rs); T1 runs W's loop from the top. The spare's job
 //!    lock (or the spawn) orders every write of T0 to W before T1's first

@@ -20,15 +20,17 @@
 //!   `blocking` uses); `spare.rs`, the pooled threads that take over;
 //! - `worker.rs`: a worker's state; `worker_loop.rs`, the loop that ties
 //!   the protocols together; `find.rs`, where it looks for work;
-//!   `switch_out.rs` and `suspend.rs`, how a fiber gives it back;
+//!   `transition.rs`, how a fiber switches out (straight to the next
+//!   fiber, or to the loop) and how the one that left is settled;
+//!   `suspend.rs`, when a fiber blocks as a fiber or as a thread;
 //!   `schedule.rs`, how a new or woken fiber becomes runnable;
 //!   `current.rs`, how code finds its worker (the thread-locals);
 //! - `waker.rs`: who waits, as the code that ends the wait sees it.
 //!
 //! The files form layers, each importing only from the ones before it:
-//! `parker`, `once`, `run_queue`, `sleep`, `live`, `claim`, `packet`,
+//! `parker`, `once`, `outgoing`, `run_queue`, `sleep`, `live`, `claim`, `packet`,
 //! `task`, `job`, `waker`, `timers`, `spare`, `shared`, `registry`,
-//! `worker`, `current`, `fork`, `find`, `schedule`, `switch_out`,
+//! `worker`, `current`, `fork`, `find`, `schedule`, `transition`,
 //! `worker_loop`, `handoff`, `suspend`, `park`. (`find.rs` and `schedule.rs` add methods to types of lower
 //! layers: an `impl` block may live above its type.) `tests/layers.rs`
 //! fails on any import cycle between files.
@@ -36,6 +38,7 @@
 pub(crate) mod claim;
 pub(crate) mod live;
 pub(crate) mod once;
+pub(crate) mod outgoing;
 pub(crate) mod packet;
 pub(crate) mod parker;
 pub(crate) mod run_queue;
@@ -62,7 +65,7 @@ pub(crate) mod spare;
 #[cfg(not(loom))]
 pub(crate) mod suspend;
 #[cfg(not(loom))]
-mod switch_out;
+mod transition;
 #[cfg(not(loom))]
 pub(crate) mod task;
 #[cfg(not(loom))]

@@ -79,7 +79,8 @@
 //! # Hand-off rule
 //!
 //! A fiber is pushed to any of these only after `switch` has saved its
-//! context and the worker is back on its own stack, or before it ever ran
+//! context, by the context that runs next on its thread (transition.rs),
+//! or before it ever ran
 //! (invariant 2 of `README.md`). Whoever pops it may resume it at once on
 //! another thread, so nothing may touch the fiber after the push.
 //!

@@ -3,11 +3,11 @@
 //! thread, as a thread (handoff.rs).
 //!
 //! A fiber never publishes itself. It records a [`Transition`] in its
-//! worker and switches to the worker's loop (switch_out.rs,
-//! worker_loop.rs), which acts on it
-//! with the fiber's context saved (invariant 2 of `README.md`):
+//! worker and switches to the worker's next fiber or to its loop, and
+//! whichever comes in acts on it with the fiber's context saved
+//! (transition.rs; invariant 2 of `README.md`):
 //!
-//! | transition          | asked by                    | the loop then             |
+//! | transition          | asked by                    | the next context then     |
 //! |---------------------|-----------------------------|---------------------------|
 //! | `Yield`             | `yield_now`                 | queue it behind the others |
 //! | `Block(r)`          | park.rs `block`             | `r(waker)`: register it where it waits |
@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use super::current::{self, GoHome, current, in_fiber};
 use super::handoff;
-use super::switch_out::{go_home, suspend};
+use super::transition::{go_home, suspend};
 use super::task::Wait;
 use super::waker::Register;
 use super::worker::{Transition, Worker};

@@ -205,6 +205,17 @@ impl TaskRef {
         TaskRef(NonNull::from(Box::leak(task)))
     }
 
+    /// Own the task at `ptr` again (one kept as a raw pointer meanwhile:
+    /// `Worker::current`, `Worker::outgoing`).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from a TaskRef whose ownership passed to the caller, and
+    /// no other TaskRef for it exists.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Task>) -> TaskRef {
+        TaskRef(ptr)
+    }
+
     pub(crate) fn as_ptr(&self) -> *mut Task {
         self.0.as_ptr()
     }

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use super::job::JobRef;
 use super::live::Credit;
+use super::outgoing::Outgoing;
 use super::run_queue::RunQueue;
 use super::task::{Status, Task, TaskRef, UNPINNED, Wait};
 use super::waker::Register;
@@ -99,11 +100,9 @@ pub(crate) fn retire_detached(shared: &Shared, task: TaskRef) {
     shared.live.retire_outside();
 }
 
-/// What a fiber asked for when it switched back to its worker.
+/// What a fiber asked for when it switched out (transition.rs).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Transition {
-    /// Nothing yet (the worker resets to this after reading it).
-    None,
     /// Put me at the back of the run queue.
     Yield,
     /// Register me with this (see park.rs); the closure lives on my stack.
@@ -132,7 +131,9 @@ pub(crate) struct Worker {
     pub(super) ctx: UnsafeCell<Context>,
     /// The fiber running now, if any.
     pub(super) current: Cell<Option<ptr::NonNull<Task>>>,
-    pub(super) transition: Cell<Transition>,
+    /// The fiber that switched out last and what it asked for, until the
+    /// context that runs next settles it (outgoing.rs, transition.rs).
+    pub(super) outgoing: Outgoing<ptr::NonNull<Task>, Transition>,
     pub(super) stacks: RefCell<StackPool>,
     /// Boxes of retired tasks, reused by spawns on this worker (saves a
     /// malloc and a free per fiber; at most [`TASK_CACHE`]). Boxed on
@@ -183,7 +184,7 @@ impl Worker {
             credit: Credit::default(),
             ctx: UnsafeCell::new(Context::empty()),
             current: Cell::new(None),
-            transition: Cell::new(Transition::None),
+            outgoing: Outgoing::new(),
             stacks: RefCell::new(StackPool::default()),
             tasks: RefCell::new(Vec::new()),
             ids: Cell::new((0, 0)),

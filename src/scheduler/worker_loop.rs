@@ -1,36 +1,35 @@
-//! The scheduling loop a thread runs while it drives a worker, and the
-//! entry and exit of every fiber it runs.
+//! The scheduling loop a thread runs while it drives a worker.
 //!
 //! The worker's state is `worker.rs`; where the loop finds a fiber is
-//! `find.rs`; how a fiber switches back to it is `switch_out.rs`, and what
-//! it asks for then, `Transition`, is in `worker.rs`.
+//! `find.rs`; how fibers switch out, to each other or back to the loop,
+//! and how the one that left is settled, is `transition.rs`.
 //!
 //! ```text
 //!  loop {
 //!      fire due timers (this worker's shard, timers.rs)
 //!      fiber = own queue (run_queue.rs) | injector | steal half from a random worker
 //!            | search (spin) | sleep until woken (sleep.rs; the keeper fires timers)
-//!      switch(worker ctx -> fiber ctx)         fiber runs until it switches back
-//!      -- back on the worker's own stack; the fiber's context is saved --
-//!      match transition {
+//!      switch(worker ctx -> fiber ctx)   fibers run, switching straight to the
+//!                                        worker's next Ready fiber, until one
+//!                                        finds none at hand (or the loop's turn
+//!                                        is due) and switches back
+//!      -- back on the worker's own stack; that fiber's context is saved --
+//!      settle it (transition.rs):
 //!          Yield         => push to own yielded queue: only now may others steal it
 //!          Block(r)      => r(Waker::Fiber(f)) register it where it waits (park.rs)
 //!          BlockUntil(r) => r(Waker::Once(o)), and a timer for o (timers.rs): first to claim o wakes f
 //!          Finished      => stack back to the pool, drop the task
-//!      }
 //!  }
 //! ```
 
 use core::ptr;
 
 use super::current::{self, GoHome};
-use super::switch_out;
-use super::task::{Status, Task, TaskRef, UNPINNED};
-use super::waker::{OnceWaker, Waker};
-use super::worker::{AbortOnUnwind, Exit, Transition, Worker, WorkerRef, retire_detached};
-use crate::arch;
+use super::task::{Status, TaskRef};
+use super::transition;
+use super::worker::{AbortOnUnwind, Exit, Worker, WorkerRef, retire_detached};
 use crate::loom::Ordering;
-use crate::overflow::{self, AltStack, RunningFiber};
+use crate::overflow::AltStack;
 
 /// Drive `worker` on this thread until shutdown or a hand-off (the job
 /// of a driver thread, spare.rs).
@@ -84,160 +83,47 @@ fn run_loop(w: &Worker) -> Exit {
     }
 }
 
-/// Switch into `task` and deal with whatever it asks for when it comes
-/// back. Returns false if this thread no longer drives the worker (the
-/// fiber handed it off and has now come home, see handoff.rs).
+/// Switch into `task`, and settle whichever fiber switches back to the
+/// loop (transition.rs). Returns false if this thread no longer drives
+/// the worker (a fiber handed it off and has now come home, see
+/// handoff.rs).
 fn run_task(w: &Worker, task: TaskRef) -> bool {
-    // SAFETY: we own `task` (it came off a queue), so nobody else touches
-    // the Task; the fiber is not running, so its fields are ours to use.
-    let fresh = unsafe { (*task.as_ptr()).ctx.rsp().is_null() };
-    let task = if fresh {
-        match start(w, task) {
-            Some(task) => task,
-            None => return true,
-        }
-    } else {
-        task
+    let Some(task) = transition::start(w, task) else {
+        return true;
     };
-    let t = task.as_ptr();
-    // SAFETY: as above; the stack is set once the task has started.
-    let (guard, size, id, name) = unsafe {
-        let stack = (*t).stack.as_ref().expect("a started fiber has a stack");
-        let (ptr, len) = match &(*t).name {
-            Some(n) => (n.as_ptr(), n.len()),
-            None => (ptr::null(), 0),
-        };
-        (stack.guard(), stack.size(), (*t).id, (ptr, len))
-    };
-    overflow::set_running(RunningFiber {
-        guard,
-        size,
-        id,
-        name: name.0,
-        name_len: name.1,
-    });
-    w.current.set(ptr::NonNull::new(t));
-    let stats = w.stats();
-    stats.bump_switches();
-    // For the monitor (monitor.rs): who holds this worker now.
-    stats.running.store(id, Ordering::Relaxed);
-    // SAFETY: the task's context was saved by its last switch away (or
-    // made by `init_stack` in `start`) and has not been resumed since: we
-    // own the TaskRef. Our own ctx slot is valid for the write and stays
-    // so while the fiber runs (the Worker outlives every switch). The
-    // fiber's entry catches all panics, so nothing unwinds back here.
-    unsafe { arch::switch((*w.ctx.get()).slot(), (*t).ctx.rsp()) };
-    // Back on the worker's stack: the fiber's context is fully saved.
-    // If the fiber detached meanwhile, another thread owns `self` now:
-    // check before touching any of its fields.
-    let task = match came_home(task) {
-        Ok(()) => return false,
-        Err(task) => task,
-    };
-    overflow::clear_running();
-    w.current.set(None);
-    stats.running.store(0, Ordering::Relaxed);
-    if stats.preempt.load(Ordering::Relaxed) {
-        // The slice it ended belonged to the fiber that just switched out.
-        stats.preempt.store(false, Ordering::Relaxed);
+    transition::run(w, task);
+    // Back on the worker's stack: the fiber that switched back (not
+    // necessarily `task`: fibers switch straight to each other) has its
+    // context saved. If one detached meanwhile, another thread owns the
+    // worker now: check before touching any of its fields.
+    if came_home() {
+        return false;
     }
-    match w.transition.replace(Transition::None) {
-        Transition::Yield => {
-            // SAFETY: the fiber is suspended and we own its TaskRef.
-            if unsafe { (*t).pinned } != UNPINNED {
-                w.shared.pinned[w.index].push(task);
-            } else if w.queue.push_yielded(task) {
-                w.shared.sleep.hint_surplus();
-            }
-        }
-        Transition::Block(register, why) => {
-            // Before registering: once registered, a waker may mark it
-            // Ready at any moment, and that must be the last word.
-            // SAFETY: the fiber is suspended and we own its TaskRef.
-            unsafe { (*t).set_status(Status::Waiting(why)) };
-            // SAFETY: the closure lives on the blocked fiber's stack,
-            // which stays put until the fiber is resumed, and only we can
-            // resume it until the closure publishes the waker. After the
-            // call we never touch the closure again (park.rs).
-            let outcome = unsafe { (*register)(Waker::Fiber(task)) };
-            if let Err(waker) = outcome {
-                match waker {
-                    Waker::Fiber(task) => w.push_ready(task),
-                    other => panic!("block handed back {other:?} for a fiber"),
-                }
-            }
-        }
-        Transition::BlockUntil(register, deadline, why) => {
-            // SAFETY: as for Block.
-            unsafe { (*t).set_status(Status::Waiting(why)) };
-            let once = OnceWaker::new(Waker::Fiber(task));
-            // SAFETY: as for Block.
-            let outcome = unsafe { (*register)(Waker::Once(once.clone())) };
-            match outcome {
-                // Ready already: nobody else saw the waker; run it again.
-                Err(_) => match once.claim() {
-                    Some(Waker::Fiber(task)) => w.push_ready(task),
-                    other => panic!("timed block handed back {other:?}"),
-                },
-                Ok(()) => w.shared.timers.insert(w.index, deadline, once),
-            }
-        }
-        Transition::Finished => w.retire(task),
-        Transition::None => panic!("a fiber switched back to its worker without a transition"),
-    }
+    transition::settle(w);
     true
-}
-
-/// First run: give the task a stack and an initial frame. Returns the
-/// task to run, or `None` if no stack could be had (the task was then
-/// failed to its joiner and retired).
-fn start(w: &Worker, task: TaskRef) -> Option<TaskRef> {
-    let t = task.as_ptr();
-    // SAFETY: we own the task and it has never run, so its fields are
-    // ours; the stack top is 16-byte aligned and stays mapped while the
-    // task holds the stack.
-    unsafe {
-        if (*t).entry.as_ref().is_some_and(|e| e.is_void()) {
-            drop((*t).entry.take());
-            w.retire(task);
-            return None;
-        }
-        if (*t).stack.is_none() {
-            match w.stacks.borrow_mut().take(&w.shared.stacks) {
-                Ok(s) => (*t).stack = Some(s),
-                Err(e) => {
-                    let entry = (*t).entry.take().expect("unstarted fiber has its closure");
-                    entry.abandon(e);
-                    w.retire(task);
-                    return None;
-                }
-            }
-        }
-        let top = (*t).stack.as_ref().expect("just set").top();
-        (*t).ctx = arch::init_stack(top, task_main, t.cast());
-    }
-    w.stats().bump_fibers_run();
-    Some(task)
 }
 
 /// "Go home", step 2, in the old loop frame right after its switch
 /// returned: if this thread's fiber went detached, publish or retire it
-/// and return `Ok` (the frame must leave the worker's loop without
-/// touching the worker). Gives `task` back otherwise (every other switch:
-/// one thread-local read).
+/// and return true (the frame must leave the worker's loop without
+/// touching the worker). False otherwise (every other switch: one
+/// thread-local read).
 #[inline(never)]
-fn came_home(task: TaskRef) -> Result<(), TaskRef> {
+fn came_home() -> bool {
     if current::detached_raw().is_null() {
-        return Err(task);
+        return false;
     }
-    welcome_home(task);
-    Ok(())
+    welcome_home();
+    true
 }
 
 #[cold]
-fn welcome_home(task: TaskRef) {
+fn welcome_home() {
     let record = current::take_detached().expect("came home without a detached record");
     crate::overflow::clear_running();
+    // SAFETY: the detached fiber switched home, so its context is saved,
+    // and its record held the one reference to its task since detach.
+    let task = unsafe { TaskRef::from_raw(ptr::NonNull::new(record.task).expect("a task")) };
     match record.why.get() {
         GoHome::Rejoin => {
             // SAFETY: the fiber's context is saved and we own its TaskRef.
@@ -247,26 +133,4 @@ fn welcome_home(task: TaskRef) {
         }
         GoHome::Finished => retire_detached(&record.shared, task),
     }
-}
-
-/// The entry function of every fiber (see `arch::init_stack`).
-///
-/// # Safety
-///
-/// `arg` is the fiber's `*mut Task`, passed by `Worker::start`.
-unsafe extern "sysv64" fn task_main(arg: *mut u8) -> ! {
-    let task = arg.cast::<Task>();
-    // SAFETY: the worker that started us owns the task and is suspended in
-    // `switch` until we switch back, so the entry is ours to take.
-    let entry = unsafe { (*task).entry.take() }.expect("fiber started without a closure");
-    let guard = AbortOnUnwind("a panic escaped a fiber's entry");
-    entry.run(); // catches the closure's panics itself
-    core::mem::forget(guard);
-    if current::detached().is_some() {
-        switch_out::go_home(GoHome::Finished);
-    } else {
-        switch_out::suspend(Transition::Finished);
-    }
-    // A finished fiber is never resumed.
-    std::process::abort();
 }
