@@ -281,7 +281,7 @@ impl Builder {
             ));
         }
         let stack_size = stack::usable_size(self.stack_size, "stack size")?;
-        crate::overflow::install_handler();
+        crate::overflow::install_handler(crate::scheduler::current::running_fiber);
         let queues: Vec<RunQueue<_>> = (0..workers).map(|_| RunQueue::new()).collect();
         let stealers = queues.iter().map(|q| q.stealer()).collect();
         let jobs: Vec<crossbeam_deque::Worker<_>> = (0..workers)

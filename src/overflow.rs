@@ -8,7 +8,7 @@
 //! ```text
 //!  fault at addr ──> handler (on the sigaltstack of this worker thread)
 //!                      │
-//!                      ├─ addr inside RUNNING.guard of this thread?
+//!                      ├─ addr inside the guard of this thread's running fiber?
 //!                      │     yes: write "fiber '<name>' has overflowed its
 //!                      │          stack (<N> bytes)" to stderr, abort()
 //!                      │
@@ -19,13 +19,16 @@
 //!                            re-triggers and kills the process as usual.
 //! ```
 //!
-//! `RUNNING` is a thread-local the worker writes just before switching into a
-//! fiber and clears when the fiber switches back; the handler only reads it.
+//! The running fiber is found the way fiber code finds it: this thread's
+//! worker and its `current` task (or the detached record, handoff.rs),
+//! through a locator the scheduler hands over at install
+//! (`current::running_fiber`). Nothing is written per switch for this: the
+//! switch path only sets `Worker::current`, which it needs anyway.
 //! Everything the handler does is async-signal-safe: reads of plain memory,
 //! `write(2)`, `sigaction(2)` and `abort(3)`.
 
-use core::cell::Cell;
 use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::stack::page_size;
 
@@ -44,7 +47,7 @@ pub(crate) struct RunningFiber {
 }
 
 impl RunningFiber {
-    const NONE: RunningFiber = RunningFiber {
+    pub(crate) const NONE: RunningFiber = RunningFiber {
         guard: (0, 0),
         size: 0,
         id: 0,
@@ -53,18 +56,21 @@ impl RunningFiber {
     };
 }
 
-thread_local! {
-    static RUNNING: Cell<RunningFiber> = const { Cell::new(RunningFiber::NONE) };
-}
+/// How the handler finds the fiber running on the faulting thread: the
+/// scheduler's answer (`current::running_fiber`), given at install. A plain
+/// function pointer, read with one relaxed load; the function it points at
+/// only reads thread-locals and the running task, which is
+/// async-signal-safe (nothing is allocated, locked or initialised).
+static LOCATE: AtomicUsize = AtomicUsize::new(0);
 
-/// Record the fiber about to run on this thread.
-pub(crate) fn set_running(f: RunningFiber) {
-    RUNNING.with(|r| r.set(f));
-}
-
-/// No fiber runs on this thread any more.
-pub(crate) fn clear_running() {
-    RUNNING.with(|r| r.set(RunningFiber::NONE));
+/// The fiber running on this thread, as the installed locator sees it.
+fn running() -> RunningFiber {
+    match LOCATE.load(Ordering::Relaxed) {
+        0 => RunningFiber::NONE,
+        // SAFETY: only `install_handler` stores here, and it stores a
+        // `fn() -> RunningFiber`.
+        f => unsafe { core::mem::transmute::<usize, fn() -> RunningFiber>(f)() },
+    }
 }
 
 static INSTALL: Once = Once::new();
@@ -75,8 +81,9 @@ static mut PREVIOUS: [core::mem::MaybeUninit<libc::sigaction>; 2] = [
 ];
 
 /// Install the process-wide handler (once).
-pub(crate) fn install_handler() {
+pub(crate) fn install_handler(locate: fn() -> RunningFiber) {
     INSTALL.call_once(|| {
+        LOCATE.store(locate as usize, Ordering::Relaxed);
         for (i, sig) in [libc::SIGSEGV, libc::SIGBUS].into_iter().enumerate() {
             // SAFETY: `action` is fully initialised before use; `PREVIOUS[i]`
             // is written only here, inside `call_once`, before the handler
@@ -163,7 +170,7 @@ impl Drop for AltStack {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let running = RUNNING.with(|r| r.get());
+    let running = running();
     let (lo, hi) = running.guard;
     if lo <= addr && addr < hi {
         report_and_abort(&running);

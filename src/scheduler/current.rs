@@ -18,6 +18,7 @@ use super::Shared;
 use super::task::Task;
 use super::worker::Worker;
 use crate::loom::Arc;
+use crate::overflow::RunningFiber;
 
 thread_local! {
     /// The worker whose loop runs on this thread, or null.
@@ -127,6 +128,34 @@ pub(crate) fn current_task() -> Option<*const Task> {
     }
     // SAFETY: a non-null CURRENT is this thread's live Worker.
     unsafe { (*w).current.get().map(|t| t.as_ptr().cast_const()) }
+}
+
+/// The fiber running on this thread, for the stack-overflow handler
+/// (overflow.rs), which runs it inside a signal handler: only reads of
+/// thread-locals and of the running task, whose fields hold still while it
+/// runs. (The page size is long known: every stack was mapped with it.)
+pub(crate) fn running_fiber() -> RunningFiber {
+    let Some(task) = current_task() else {
+        return RunningFiber::NONE;
+    };
+    // SAFETY: the running task lives while it runs; its stack and name are
+    // written only while it does not run.
+    unsafe {
+        let Some(stack) = (*task).stack.as_ref() else {
+            return RunningFiber::NONE;
+        };
+        let (name, name_len) = match &(*task).name {
+            Some(n) => (n.as_ptr(), n.len()),
+            None => (ptr::null(), 0),
+        };
+        RunningFiber {
+            guard: stack.guard(),
+            size: stack.size(),
+            id: (*task).id,
+            name,
+            name_len,
+        }
+    }
 }
 
 /// Bytes of stack left below the caller in the running fiber, if in one.

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use super::current::{self, GoHome, current, in_fiber};
 use super::handoff;
-use super::transition::{go_home, suspend};
+use super::transition::{go_home, suspend, suspend_on};
 use super::task::Wait;
 use super::waker::Register;
 use super::worker::{Transition, Worker};
@@ -98,6 +98,16 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
 /// In a fiber: let the worker run its other Ready fibers, then continue.
 /// Returns false where the caller should yield its thread instead.
 pub(crate) fn yield_now() -> bool {
+    let w = current();
+    // SAFETY: a non-null CURRENT is this thread's live Worker; used only
+    // up to the switch.
+    if let Some(w) = unsafe { w.as_ref() }
+        && w.current.get().is_some()
+        && !std::thread::panicking()
+    {
+        suspend_on(w, Transition::Yield);
+        return true;
+    }
     if !block_as_fiber() {
         return false;
     }

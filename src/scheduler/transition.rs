@@ -65,7 +65,6 @@ use super::waker::{OnceWaker, Waker};
 use super::worker::{AbortOnUnwind, Transition, Worker};
 use crate::arch;
 use crate::loom::Ordering;
-use crate::overflow::{self, RunningFiber};
 
 /// In a fiber: switch out with `transition`, straight to the worker's next
 /// Ready fiber if it has one at hand, else to its loop. Returns when the
@@ -74,9 +73,16 @@ pub(super) fn suspend(transition: Transition) {
     let w = current();
     assert!(!w.is_null(), "heddle: suspend called outside a fiber");
     // SAFETY: `w` is the live Worker of this thread (CURRENT is set for its
-    // whole loop). Everything read through it is read before the switch.
+    // whole loop).
+    suspend_on(unsafe { &*w }, transition);
+}
+
+/// [`suspend`], for a caller that just read this thread's worker `w`
+/// (one thread-local read less on the yield path). `w` must not be used
+/// by the caller after this returns: the fiber may resume elsewhere.
+pub(super) fn suspend_on(w: &Worker, transition: Transition) {
+    // SAFETY: everything read through `w` is read before the switch.
     unsafe {
-        let w = &*w;
         let task = w
             .current
             .get()
@@ -117,22 +123,8 @@ fn next_direct(w: &Worker) -> Option<TaskRef> {
 fn enter(w: &Worker, task: TaskRef) -> *mut u8 {
     let t = task.as_ptr();
     // SAFETY: we own `task` (it came off a queue), so nobody else touches
-    // the Task; the stack is set once the task has started.
-    let (guard, size, id, name) = unsafe {
-        let stack = (*t).stack.as_ref().expect("a started fiber has a stack");
-        let (ptr, len) = match &(*t).name {
-            Some(n) => (n.as_ptr(), n.len()),
-            None => (ptr::null(), 0),
-        };
-        (stack.guard(), stack.size(), (*t).id, (ptr, len))
-    };
-    overflow::set_running(RunningFiber {
-        guard,
-        size,
-        id,
-        name: name.0,
-        name_len: name.1,
-    });
+    // the Task.
+    let id = unsafe { (*t).id };
     w.current.set(ptr::NonNull::new(t));
     let stats = w.stats();
     stats.bump_switches();
@@ -151,7 +143,6 @@ fn enter(w: &Worker, task: TaskRef) -> *mut u8 {
 
 /// No fiber runs on `w` now: the loop comes back in. Returns its context.
 fn leave(w: &Worker) -> *mut u8 {
-    overflow::clear_running();
     w.current.set(None);
     let stats = w.stats();
     stats.running.store(0, Ordering::Relaxed);
@@ -247,13 +238,18 @@ pub(super) fn settle(w: &Worker) {
 /// task to run (at once if it ran before), or `None` if no stack could be
 /// had (the task was then failed to its joiner and retired) or it had
 /// nothing left to do.
+#[inline]
 pub(super) fn start(w: &Worker, task: TaskRef) -> Option<TaskRef> {
-    let t = task.as_ptr();
     // SAFETY: we own the task (it came off a queue), so its fields are
     // ours while it does not run.
-    if !unsafe { (*t).ctx.rsp().is_null() } {
+    if !unsafe { (*task.as_ptr()).ctx.rsp().is_null() } {
         return Some(task);
     }
+    start_fresh(w, task)
+}
+
+fn start_fresh(w: &Worker, task: TaskRef) -> Option<TaskRef> {
+    let t = task.as_ptr();
     // SAFETY: as above, and it has never run; the stack top is 16-byte
     // aligned and stays mapped while the task holds the stack.
     unsafe {

@@ -120,7 +120,6 @@ fn came_home() -> bool {
 #[cold]
 fn welcome_home() {
     let record = current::take_detached().expect("came home without a detached record");
-    crate::overflow::clear_running();
     // SAFETY: the detached fiber switched home, so its context is saved,
     // and its record held the one reference to its task since detach.
     let task = unsafe { TaskRef::from_raw(ptr::NonNull::new(record.task).expect("a task")) };
