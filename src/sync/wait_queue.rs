@@ -68,7 +68,43 @@ pub(crate) const SENDERS: usize = 1;
 #[derive(Debug)]
 pub(crate) struct Wakeups<'a, W> {
     waiters: &'a mut [VecDeque<W>; LISTS],
-    popped: Vec<W>,
+    popped: Popped<W>,
+}
+
+/// The waiters a [`Wakeups`] popped, in order: the first inline, so that
+/// the common case (a send waking one receiver, an unlock waking one
+/// waiter) allocates nothing; more only for a wake of several.
+#[derive(Debug)]
+struct Popped<W> {
+    first: Option<W>,
+    more: Vec<W>,
+}
+
+impl<W: Wake> Popped<W> {
+    const fn new() -> Self {
+        Popped {
+            first: None,
+            more: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, w: W) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.more.push(w);
+        }
+    }
+
+    /// Wake them all, in the order they were popped (after the lock).
+    fn wake(self) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        for w in self.more {
+            w.wake();
+        }
+    }
 }
 
 impl<W: Wake> Wakeups<'_, W> {
@@ -96,8 +132,9 @@ impl<W: Wake> Wakeups<'_, W> {
 
     /// Wake every waiter of `list`.
     pub(crate) fn wake_all_in(&mut self, list: usize) {
-        let live = self.waiters[list].drain(..).filter_map(Wake::claim);
-        self.popped.extend(live);
+        for w in self.waiters[list].drain(..).filter_map(Wake::claim) {
+            self.popped.push(w);
+        }
     }
 }
 
@@ -134,14 +171,12 @@ impl<S, W: Wake> WaitQueue<S, W> {
             let Inner { state, waiters, .. } = &mut *g;
             let mut w = Wakeups {
                 waiters,
-                popped: Vec::new(),
+                popped: Popped::new(),
             };
             let r = f(state, &mut w);
             (r, w.popped)
         };
-        for w in popped {
-            w.wake();
-        }
+        popped.wake();
         r
     }
 
@@ -172,7 +207,7 @@ impl<S, W: Wake> WaitQueue<S, W> {
             } = &mut *g;
             let mut wake = Wakeups {
                 waiters,
-                popped: Vec::new(),
+                popped: Popped::new(),
             };
             let r = match ready(state, &mut wake) {
                 Some(r) => {
@@ -191,9 +226,7 @@ impl<S, W: Wake> WaitQueue<S, W> {
             };
             (r, wake.popped)
         };
-        for w in popped {
-            w.wake();
-        }
+        popped.wake();
         r
     }
 }
