@@ -120,36 +120,36 @@ fn next_direct(w: &Worker) -> Option<TaskRef> {
 }
 
 /// Make `task` the running fiber of `w`; returns the context to resume.
+/// The TaskRef lives on in `w.current` (as a raw pointer) until the fiber
+/// switches out and leaves it in `w.outgoing`.
 fn enter(w: &Worker, task: TaskRef) -> *mut u8 {
     let t = task.as_ptr();
     // SAFETY: we own `task` (it came off a queue), so nobody else touches
     // the Task.
     let id = unsafe { (*t).id };
     w.current.set(ptr::NonNull::new(t));
-    let stats = w.stats();
-    stats.bump_switches();
-    // For the monitor (monitor.rs): who holds this worker now. A slice
-    // it flagged belonged to the fiber that switched out.
-    stats.running.store(id, Ordering::Relaxed);
-    if stats.preempt.load(Ordering::Relaxed) {
-        stats.preempt.store(false, Ordering::Relaxed);
-    }
+    w.stats().bump_switches();
+    now_running(w, id);
     // SAFETY: as above; the context was saved by the fiber's last switch
     // away, or made by `init_stack` in `start`.
     unsafe { (*t).ctx.rsp() }
-    // The TaskRef now lives in `w.current` (as a raw pointer) until the
-    // fiber switches out and leaves it in `w.outgoing`.
 }
 
 /// No fiber runs on `w` now: the loop comes back in. Returns its context.
 fn leave(w: &Worker) -> *mut u8 {
     w.current.set(None);
+    now_running(w, 0);
+    w.loop_rsp()
+}
+
+/// For the monitor (monitor.rs): fiber `id` (0: none) holds `w` now. A
+/// slice it flagged belonged to the fiber that switched out.
+fn now_running(w: &Worker, id: u64) {
     let stats = w.stats();
-    stats.running.store(0, Ordering::Relaxed);
+    stats.running.store(id, Ordering::Relaxed);
     if stats.preempt.load(Ordering::Relaxed) {
         stats.preempt.store(false, Ordering::Relaxed);
     }
-    w.loop_rsp()
 }
 
 /// The loop (worker_loop.rs): switch into `task`, which it took off a
