@@ -10,6 +10,7 @@ use std::num::NonZeroU64;
 use std::thread;
 
 use crate::loom::Arc;
+use crate::pool::Pooled;
 use crate::scheduler::current;
 use crate::scheduler::packet::Packet;
 use crate::scheduler::park::{self, Wait, Waker};
@@ -167,7 +168,7 @@ pub(crate) fn wait<T>(packet: &ResultPacket<T>, id: u64) -> thread::Result<T> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JoinHandle<T> {
-    packet: Arc<dyn ResultSlot<T>>,
+    packet: Pooled<dyn ResultSlot<T>>,
     fiber: Fiber,
 }
 
@@ -181,11 +182,11 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(packet: Arc<dyn ResultSlot<T>>, fiber: Fiber) -> Self {
+    pub(crate) fn new(packet: Pooled<dyn ResultSlot<T>>, fiber: Fiber) -> Self {
         JoinHandle { packet, fiber }
     }
 
-    pub(crate) fn packet(&self) -> &Arc<dyn ResultSlot<T>> {
+    pub(crate) fn packet(&self) -> &Pooled<dyn ResultSlot<T>> {
         &self.packet
     }
 

@@ -27,6 +27,7 @@ use std::cell::UnsafeCell;
 
 use crate::handle::{ResultPacket, publish, wait};
 use crate::loom::Arc;
+use crate::pool::Pooled;
 use crate::scheduler::Shared;
 use crate::scheduler::claim::Claim;
 use crate::scheduler::current;
@@ -51,13 +52,13 @@ where
     B: FnOnce() -> RB + Send,
     RB: Send,
 {
-    fn run(self: Arc<Self>) {
+    fn run(&self) {
         if let Some(b) = self.claim.claim() {
             publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(b)));
         }
     }
 
-    fn abandon(self: Arc<Self>, error: std::io::Error) {
+    fn abandon(&self, error: std::io::Error) {
         if let Some(b) = self.claim.claim() {
             drop(b);
             publish(&self.packet, || Err(Box::new(error.to_string())));
@@ -124,10 +125,12 @@ where
             JobOp::Convert => {
                 let claim = Arc::new(Claim::new(b));
                 let packet = Arc::new(Packet::new());
-                let entry = Arc::new(JoinB {
+                let entry = Pooled::new(JoinB {
                     claim: claim.clone(),
                     packet: packet.clone(),
                 });
+                // SAFETY: an unsizing view of the same value.
+                let entry = unsafe { entry.view(|e| e as *const (dyn Entry + '_)) };
                 // SAFETY: the joiner either claims `b` back or waits for
                 // this fiber's result before its frame ends.
                 let spawned = current::with_current_shared(|shared| unsafe {

@@ -202,6 +202,8 @@ mod monitor;
 #[cfg(not(loom))]
 mod overflow;
 #[cfg(not(loom))]
+mod pool;
+#[cfg(not(loom))]
 mod runtime;
 #[cfg(not(loom))]
 mod scope;

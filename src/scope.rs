@@ -17,6 +17,7 @@ use std::thread;
 
 use crate::handle::{AnyResult, JoinHandle};
 use crate::loom::{Arc, Mutex};
+use crate::pool::Pooled;
 use crate::spawn::{Options, spawn_with};
 use crate::sync::WaitGroup;
 
@@ -25,7 +26,7 @@ pub struct Scope<'scope, 'env: 'scope> {
     pending: Arc<WaitGroup>,
     /// The fibers' result packets, lifetime erased (they hold 'scope data):
     /// `scope` drains this before it returns, see `Scope::spawn`.
-    packets: Mutex<Vec<Arc<dyn AnyResult>>>,
+    packets: Mutex<Vec<Pooled<dyn AnyResult>>>,
     shared: Arc<crate::scheduler::Shared>,
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
@@ -127,7 +128,8 @@ impl<'scope> Scope<'scope, '_> {
                 // SAFETY note above): `scope` takes every packet out of this
                 // list and drops any result still in it before it returns,
                 // while 'scope is still alive.
-                let packet: Arc<dyn AnyResult> = h.packet().clone();
+                // SAFETY: a trait upcast of the same value.
+                let packet = unsafe { h.packet().clone().view(|p| p as *const dyn AnyResult) };
                 self.packets.lock().push(packet);
                 ScopedJoinHandle {
                     inner: h,

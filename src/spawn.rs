@@ -38,9 +38,11 @@ where
         None => None,
     };
     let name: Option<Arc<str>> = opts.name.map(Arc::from);
-    let spawned = Arc::new(Spawned::new(f, done));
+    let spawned = Pooled::new(Spawned::new(f, done));
+    // SAFETY: an unsizing view of the same value.
+    let entry = unsafe { spawned.clone().view(|s| s as *const (dyn Entry + 'a)) };
     // SAFETY: passed on from our caller.
-    let id = unsafe { spawn_entry(shared, name.clone(), stack, spawned.clone(), pin)? };
+    let id = unsafe { spawn_entry(shared, name.clone(), stack, entry, pin)? };
     // SAFETY: as above: the caller keeps what F and T borrow alive until
     // the fiber finished and the handle is gone (see Spawned::erase).
     let packet = unsafe { Spawned::erase(spawned) };
@@ -54,13 +56,14 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::handle::{AnyResult, Fiber, JoinHandle, ResultPacket, ResultSlot, publish};
 use crate::loom::Arc;
+use crate::pool::Pooled;
 use crate::scheduler::Shared;
 use crate::scheduler::packet::Packet;
 use crate::scheduler::task::Entry;
 use crate::stack::{Stack, usable_size};
 
 /// A spawned fiber's closure, its result packet and its scope's counter, in
-/// one allocation shared by the fiber (as its [`Entry`]) and its
+/// one pooled block (pool.rs) shared by the fiber (as its [`Entry`]) and its
 /// [`JoinHandle`] (as its [`ResultSlot`]).
 ///
 /// | field    | written by                       | read by                |
@@ -77,7 +80,7 @@ pub(crate) struct Spawned<F, T> {
 
 // SAFETY: `f` is taken exactly once, by the worker running (or abandoning)
 // the fiber, through `Entry::run` / `Entry::abandon`; no other path touches
-// it, so sharing the Arc never shares `f`. F: Send lets it move to that
+// it, so sharing the block never shares `f`. F: Send lets it move to that
 // worker. The packet is Sync for T: Send (packet.rs).
 unsafe impl<F: Send, T: Send> Sync for Spawned<F, T> {}
 // SAFETY: as above; every field is Send for F: Send, T: Send.
@@ -103,15 +106,18 @@ where
     /// Whatever F and T borrow must outlive every use of the returned Arc
     /// (spawn's `'static` bounds, or a scope that drains its packets before
     /// it returns).
-    pub(crate) unsafe fn erase<'a>(this: Arc<Self>) -> Arc<dyn ResultSlot<T>>
+    pub(crate) unsafe fn erase<'a>(this: Pooled<Self>) -> Pooled<dyn ResultSlot<T>>
     where
         F: 'a,
         T: 'a,
     {
-        let this: Arc<dyn ResultSlot<T> + 'a> = this;
-        // SAFETY: only the lifetime bound of the trait object changes; the
-        // caller keeps the borrowed data alive (see above).
-        unsafe { core::mem::transmute::<Arc<dyn ResultSlot<T> + 'a>, Arc<dyn ResultSlot<T>>>(this) }
+        // SAFETY: an unsizing view of the same value, and only the
+        // lifetime bound of the trait object changes; the caller keeps the
+        // borrowed data alive (see above).
+        unsafe {
+            let this = this.view(|s| s as *const (dyn ResultSlot<T> + 'a));
+            core::mem::transmute::<Pooled<dyn ResultSlot<T> + 'a>, Pooled<dyn ResultSlot<T>>>(this)
+        }
     }
 
     /// Take the closure: only `run` and `abandon` call this, once in all.
@@ -160,13 +166,13 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    fn run(self: Arc<Self>) {
+    fn run(&self) {
         let f = self.take_f();
         publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(f)));
         self.finish();
     }
 
-    fn abandon(self: Arc<Self>, error: io::Error) {
+    fn abandon(&self, error: io::Error) {
         drop(self.take_f());
         publish(&self.packet, || Err(Box::new(error.to_string())));
         self.finish();
@@ -196,12 +202,12 @@ pub(crate) unsafe fn spawn_entry<'a>(
     shared: &Shared,
     name: Option<Arc<str>>,
     stack: Option<Stack>,
-    entry: Arc<dyn Entry + 'a>,
+    entry: Pooled<dyn Entry + 'a>,
     pin: bool,
 ) -> io::Result<u64> {
     // SAFETY: only the lifetime is erased; the caller guarantees the fiber
     // finishes before 'a ends.
-    let entry: Arc<dyn Entry + 'static> = unsafe { core::mem::transmute(entry) };
+    let entry: Pooled<dyn Entry + 'static> = unsafe { core::mem::transmute(entry) };
     shared.spawn(name, stack, entry, pin)
 }
 

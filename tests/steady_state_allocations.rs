@@ -1,6 +1,6 @@
 //! Once pools are warm, the everyday paths allocate nothing: a message
-//! that wakes its receiver. (Un-stolen `join`s are checked in
-//! `join_jobs.rs`.) One worker, so every fiber runs
+//! that wakes its receiver, a spawn and its join. (Un-stolen `join`s are
+//! checked in `join_jobs.rs`.) One worker, so every fiber runs
 //! on the thread whose allocations are counted.
 
 mod common;
@@ -40,4 +40,23 @@ fn a_send_that_wakes_its_receiver_allocates_nothing() {
     });
     assert_eq!(sum, (1..=10_000).sum::<u64>());
     assert_eq!(allocated, 0, "allocations in 10,000 channel round trips");
+}
+
+#[test]
+fn spawn_and_join_allocate_nothing_once_pools_are_warm() {
+    let rt = common::rt(1);
+    let (sum, allocated) = rt.block_on(|| {
+        // Warm up: stacks, task boxes and closure blocks reach their pools.
+        for i in 0..100u64 {
+            heddle::spawn(move || i).join().unwrap();
+        }
+        let before = allocations();
+        let mut sum = 0;
+        for i in 0..10_000u64 {
+            sum += heddle::spawn(move || i * 2).join().unwrap();
+        }
+        (sum, allocations() - before)
+    });
+    assert_eq!(sum, 2 * (0..10_000u64).sum::<u64>());
+    assert_eq!(allocated, 0, "allocations in 10,000 spawns and joins");
 }

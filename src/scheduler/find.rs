@@ -17,7 +17,8 @@ use super::run_queue::Steal;
 use super::task::Entry;
 use super::task::TaskRef;
 use super::worker::Worker;
-use crate::loom::{Arc, Ordering};
+use crate::loom::Ordering;
+use crate::pool::Pooled;
 
 /// How often (in scheduling ticks) a worker looks at the injector before its
 /// own queue, so fibers woken from outside cannot starve.
@@ -177,8 +178,11 @@ impl Worker {
     /// A stolen fork-join job gets a fiber of its own (job.rs), queued
     /// here; returns it to run now.
     fn start_job(&self, job: JobRef) -> Option<TaskRef> {
-        let fiber = Arc::new(JobFiber(job));
-        if let Err(e) = self.shared.spawn(None, None, fiber.clone(), false) {
+        let fiber = Pooled::new(JobFiber(job));
+        // SAFETY: an unsizing view of the same value (a JobFiber borrows
+        // nothing).
+        let entry = unsafe { fiber.clone().view(|f| f as *const dyn Entry) };
+        if let Err(e) = self.shared.spawn(None, None, entry, false) {
             // No stack to run it on: fail it to its joiner, who waits.
             fiber.abandon(e);
             return None;

@@ -25,7 +25,6 @@
 //! it), and whoever runs the job touches it for the last time when it
 //! completes the latch.
 
-use crate::loom::Arc;
 
 use super::task::Entry;
 
@@ -86,23 +85,23 @@ impl JobRef {
     }
 }
 
-/// The fiber a thief starts for a stolen job (one allocation, on the
+/// The fiber a thief starts for a stolen job (a pooled block, on the
 /// stolen path only).
 pub(crate) struct JobFiber(pub(crate) JobRef);
 
 // SAFETY: the job is touched only through `run` or `abandon`, each called
 // at most once, by the fiber's one runner (or the thief that failed to
-// start it); sharing the `Arc` shares no access to the job.
+// start it); sharing the reference shares no access to the job.
 unsafe impl Sync for JobFiber {}
 
 impl Entry for JobFiber {
-    fn run(self: Arc<Self>) {
+    fn run(&self) {
         // SAFETY: stolen, so this fiber is the job's one runner; the joiner
         // waits for its latch, so the job is valid.
         unsafe { (self.0.op)(self.0.data, JobOp::Run) }
     }
 
-    fn abandon(self: Arc<Self>, error: std::io::Error) {
+    fn abandon(&self, error: std::io::Error) {
         // SAFETY: as in `run`.
         unsafe { (self.0.op)(self.0.data, JobOp::Abandon(error)) }
     }

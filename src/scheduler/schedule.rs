@@ -20,6 +20,7 @@ use super::waker::Waker;
 use super::worker::{self, Worker};
 use crate::arch::Context;
 use crate::loom::{Arc, AtomicU64};
+use crate::pool::Pooled;
 use crate::stack::Stack;
 
 impl Waker {
@@ -47,7 +48,7 @@ impl Shared {
         &self,
         name: Option<Arc<str>>,
         stack: Option<Stack>,
-        entry: Arc<dyn Entry>,
+        entry: Pooled<dyn Entry>,
         pin: bool,
     ) -> io::Result<u64> {
         // One lookup of this thread's worker serves the id, the live

@@ -19,17 +19,21 @@ use std::time::{Duration, Instant};
 
 use crate::arch::Context;
 use crate::loom::{Arc, AtomicPtr, AtomicU64, Ordering};
+use crate::pool::Pooled;
 use crate::stack::Stack;
 
 /// The closure a fiber runs, with its result slot, behind a type-erased
-/// `Arc` (shared with the fiber's `JoinHandle`, so spawn allocates once).
+/// [`Pooled`] (shared with the fiber's `JoinHandle`, so spawn allocates
+/// once, and from a per-thread cache: pool.rs). Whoever runs or abandons
+/// it drops its reference right after.
 pub(crate) trait Entry: Send + Sync {
     /// Run the closure on the fiber's own stack, catching any panic, and
-    /// publish the result to the fiber's `JoinHandle`.
-    fn run(self: Arc<Self>);
+    /// publish the result to the fiber's `JoinHandle`. Called at most once.
+    fn run(&self);
     /// The fiber cannot start (no stack could be had): drop the closure and
     /// publish `error` as the fiber's panic payload, so its joiner sees it.
-    fn abandon(self: Arc<Self>, error: io::Error);
+    /// Called at most once, and never after `run`.
+    fn abandon(&self, error: io::Error);
     /// Whether the fiber has nothing left to do before it ever ran (its work
     /// was claimed elsewhere, as `join` does): the worker then retires it
     /// without giving it a stack.
@@ -45,7 +49,7 @@ pub(crate) struct Task {
     /// Taken at first run (default size) or at spawn (custom size).
     pub(crate) stack: Option<Stack>,
     /// The closure, until the first run takes it.
-    pub(crate) entry: Option<Arc<dyn Entry>>,
+    pub(crate) entry: Option<Pooled<dyn Entry>>,
     pub(crate) id: u64,
     /// The worker this fiber is pinned to, or [`UNPINNED`]. Set at spawn
     /// (`spawn_local`) or by the fiber itself while it runs (a caller of

@@ -264,6 +264,7 @@ fn start_fresh(w: &Worker, task: TaskRef) -> Option<TaskRef> {
                 Err(e) => {
                     let entry = (*t).entry.take().expect("unstarted fiber has its closure");
                     entry.abandon(e);
+                    drop(entry);
                     w.retire(task);
                     return None;
                 }
@@ -308,6 +309,7 @@ unsafe extern "sysv64" fn task_main(arg: *mut u8) -> ! {
     let entry = unsafe { (*task).entry.take() }.expect("fiber started without a closure");
     let guard = AbortOnUnwind("a panic escaped a fiber's entry");
     entry.run(); // catches the closure's panics itself
+    drop(entry);
     core::mem::forget(guard);
     if current::detached().is_some() {
         go_home(GoHome::Finished);
