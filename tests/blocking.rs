@@ -37,7 +37,10 @@ fn other_fibers_run_during_a_blocking_call_on_one_worker() {
         ticker.join().unwrap();
         during
     });
-    assert!(ticks >= 100, "{ticks} ticks during a 300 ms blocking call");
+    // Without the hand-off the ticker gets none; 100 us sleeps leave room
+    // for thousands. On a loaded 2-core machine it got 32-48, so the bound
+    // is well below that.
+    assert!(ticks >= 10, "{ticks} ticks during a 300 ms blocking call");
 }
 
 #[test]
