@@ -139,6 +139,11 @@ fn look(shared: &Shared, config: &Config, seen: &mut [Seen], now: Instant) {
             continue;
         }
         let held = now.saturating_duration_since(last.since);
+        // A fiber it woke waits in its run-next slot, and nobody was told
+        // (run_next.rs): a tick later, wake a worker to take it.
+        if !shared.run_next[worker].is_empty() {
+            shared.sleep.notify_work();
+        }
         if held >= config.slice && !s.preempt.load(Ordering::Relaxed) {
             s.preempt.store(true, Ordering::Relaxed);
         }

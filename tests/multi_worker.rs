@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 fn busy(iters: u64) -> u64 {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
@@ -141,7 +142,6 @@ fn oversubscribed_runtime_finishes_everything() {
 #[test]
 fn two_busy_fibers_posted_together_both_start_under_load() {
     use std::sync::atomic::AtomicUsize;
-    use std::time::{Duration, Instant};
     let load_stop = Arc::new(AtomicBool::new(false));
     let load: Vec<_> = (0..2)
         .map(|_| {
@@ -187,4 +187,38 @@ fn two_busy_fibers_posted_together_both_start_under_load() {
         l.join().unwrap();
     }
     assert_eq!(late, None, "a ready fiber waited 2 s for an idle worker");
+}
+
+/// A fiber woken by a fiber that then computes without a switch point
+/// waits in its worker's run-next slot; the monitor must wake another
+/// worker to take it, while the waker still computes.
+#[test]
+fn a_fiber_woken_by_a_busy_fiber_runs_elsewhere_meanwhile() {
+    let rt = common::rt(2);
+    let ran_while_busy = rt.block_on(|| {
+        let (tx, rx) = heddle::sync::channel::<()>();
+        let ran = Arc::new(AtomicBool::new(false));
+        let r2 = ran.clone();
+        let woken = heddle::spawn(move || {
+            rx.recv().unwrap();
+            r2.store(true, Ordering::SeqCst);
+        });
+        // Let it block in recv first.
+        heddle::sleep(Duration::from_millis(20));
+        let busy = heddle::spawn(move || {
+            // Hold this worker while the other one runs dry and sleeps.
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(()).unwrap(); // into this worker's run-next slot
+            let start = Instant::now();
+            // No switch point: only another worker can run it.
+            while !ran.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
+                std::hint::spin_loop();
+            }
+            ran.load(Ordering::SeqCst)
+        });
+        let r = busy.join().unwrap();
+        woken.join().unwrap();
+        r
+    });
+    assert!(ran_while_busy, "the woken fiber waited for its waker's 5 s of work");
 }

@@ -84,7 +84,9 @@ fn woken_fiber_behind_pairs(workers: usize) {
     });
     // Run-queue bound: (FRESH_BUDGET + 1) decisions per started fiber ahead
     // of it; at most 2 per worker are (a pair member each side, the root
-    // is parked in a join); counted on all workers together.
+    // is parked in a join); counted on all workers together. (The pairs
+    // wake each other through the run-next slot, which yields to the
+    // woken queue every RUN_NEXT_BUDGET + 1 = 17 picks: inside this.)
     let bound = (16 + 1) * (2 + 1) * workers as u64;
     assert!(
         waited <= bound,

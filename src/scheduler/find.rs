@@ -4,15 +4,18 @@
 //!
 //! | source         | when                                                   |
 //! |----------------|--------------------------------------------------------|
+//! | own run-next slot | first, up to `RUN_NEXT_BUDGET` picks in a row (run_next.rs); last, when all else is empty |
 //! | own timers     | every loop turn (one relaxed load while none is set)   |
 //! | injector       | first on every [`INJECTOR_EVERY`]-th pick; otherwise when own queues are empty |
 //! | pinned inbox   | first on every other pick while fibers are pinned here |
 //! | own run queue  | by its table (run_queue.rs)                            |
 //! | other workers  | only while searching (at most half the workers, sleep.rs), [`SEARCH_ROUNDS`] full scans |
+//! | other workers' run-next slots | last in a scan that found nothing else, after a grace period (run_next.rs) |
 
 use crossbeam_utils::Backoff;
 
 use super::job::{JobFiber, JobRef};
+use super::run_next::RUN_NEXT_BUDGET;
 use super::run_queue::Steal;
 use super::task::Entry;
 use super::task::TaskRef;
@@ -53,6 +56,19 @@ impl Worker {
     /// on every other tick: a pinned fiber at the head of the inbox waits
     /// at most two picks, whatever the run queue holds.
     pub(super) fn next_task(&self) -> Option<TaskRef> {
+        let streak = self.run_next_streak.get();
+        if streak < RUN_NEXT_BUDGET
+            && let Some(t) = self.run_next().take()
+        {
+            self.run_next_streak.set(streak + 1);
+            return Some(t);
+        }
+        self.run_next_streak.set(0);
+        self.next_from_queues().or_else(|| self.run_next().take())
+    }
+
+    /// [`next_task`](Self::next_task) without the run-next slot.
+    fn next_from_queues(&self) -> Option<TaskRef> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick.is_multiple_of(INJECTOR_EVERY)
@@ -147,9 +163,27 @@ impl Worker {
                 }
             }
             if !retry {
-                return None;
+                return self.steal_run_next(start, n);
             }
         }
+    }
+
+    /// Last, a fiber another worker's running fiber woke and that worker
+    /// has not switched to within the grace period (run_next.rs).
+    #[cold]
+    fn steal_run_next(&self, start: usize, n: usize) -> Option<TaskRef> {
+        for k in 0..n {
+            let victim = (start + k) % n;
+            if victim == self.index {
+                continue;
+            }
+            let switches = &self.shared.stats[victim].switches;
+            if let Some(t) = self.shared.run_next[victim].steal(switches) {
+                self.stats().bump_steals();
+                return Some(t);
+            }
+        }
+        None
     }
 
     /// Spin a little (crossbeam's Backoff) looking for work before sleeping:
@@ -159,7 +193,7 @@ impl Worker {
         let backoff = Backoff::new();
         let mut rounds = 0;
         loop {
-            if let Some(t) = self.queue.pop().or_else(|| self.pop_pinned()) {
+            if let Some(t) = self.next_from_queues().or_else(|| self.run_next().take()) {
                 return Some(t);
             }
             if !backoff.is_completed() && rounds < SEARCH_ROUNDS {
@@ -193,6 +227,7 @@ impl Worker {
     /// Whether any queue holds a fiber, or the runtime shuts down.
     pub(super) fn has_work(&self) -> bool {
         !self.queue.is_empty()
+            || !self.run_next().is_empty()
             || self.shared.job_stealers.iter().any(|s| !s.is_empty())
             || !self.shared.pinned[self.index].is_empty()
             || !self.shared.injector.is_empty()

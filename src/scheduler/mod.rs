@@ -4,7 +4,8 @@
 //! protocol lives in one file with its state table:
 //!
 //! - `run_queue.rs`: per-worker fresh (LIFO) and yielded (FIFO) deques,
-//!   stealers, the injector;
+//!   stealers, the injector; `run_next.rs`, the slot for the fiber a
+//!   running fiber just woke;
 //! - `sleep.rs`: how idle workers sleep and how new work wakes one;
 //! - `live.rs`: counting live fibers with per-worker credit;
 //! - `park.rs`: how a fiber blocks without racing its waker;
@@ -29,7 +30,7 @@
 //!
 //! The files form layers, each importing only from the ones before it:
 //! `parker`, `once`, `outgoing`, `run_queue`, `sleep`, `live`, `claim`, `packet`,
-//! `task`, `job`, `waker`, `timers`, `spare`, `shared`, `registry`,
+//! `task`, `run_next`, `job`, `waker`, `timers`, `spare`, `shared`, `registry`,
 //! `worker`, `current`, `fork`, `find`, `schedule`, `transition`,
 //! `worker_loop`, `handoff`, `suspend`, `park`. (`find.rs` and `schedule.rs` add methods to types of lower
 //! layers: an `impl` block may live above its type.) `tests/layers.rs`
@@ -58,6 +59,8 @@ pub(crate) mod job;
 pub(crate) mod park;
 #[cfg(not(loom))]
 pub(crate) mod registry;
+#[cfg(not(loom))]
+pub(crate) mod run_next;
 #[cfg(not(loom))]
 pub(crate) mod schedule;
 #[cfg(not(loom))]

@@ -74,7 +74,10 @@
 //!
 //! Fibers in the injector are reached every `INJECTOR_EVERY` picks
 //! (find.rs), fibers pinned to the worker every other pick while there
-//! are any; so the bounds hold for them too, with those factors.
+//! are any; so the bounds hold for them too, with those factors. Ahead of
+//! all of these, the worker's run-next slot (run_next.rs) takes at most
+//! `RUN_NEXT_BUDGET` picks in a row while anything here waits, which
+//! multiplies every bound by at most `RUN_NEXT_BUDGET + 1`.
 //!
 //! # Hand-off rule
 //!

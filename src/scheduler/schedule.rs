@@ -136,8 +136,14 @@ pub(crate) fn schedule(task: TaskRef) {
             shared.sleep.notify_worker(home);
         }
         None => {
-            w.queue.push_woken(task);
-            shared.sleep.notify_work();
+            // Woken by a fiber of this worker: it runs next here, and a
+            // fiber it displaces joins the woken queue. No worker is woken
+            // for the slot: this one switches to it at its next pick, or
+            // the monitor wakes one a tick later (run_next.rs).
+            if let Some(older) = w.run_next().put(task) {
+                w.queue.push_woken(older);
+                shared.sleep.notify_work();
+            }
         }
     }
 }

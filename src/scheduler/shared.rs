@@ -5,6 +5,7 @@ use crossbeam_utils::CachePadded;
 use super::job::JobRef;
 use super::live::Live;
 use super::registry::Registry;
+use super::run_next::RunNext;
 use super::run_queue::{Injector, RunQueueStealer};
 use super::sleep::Sleep;
 use super::spare::Drivers;
@@ -21,6 +22,7 @@ use crate::stack::{POOL_MAX, POOL_REFILL, StackAllocator};
 /// | `stealers`   | (fixed at start)               | idle workers         |
 /// | `job_stealers` | (fixed at start)             | idle workers         |
 /// | `pinned[i]`  | anyone waking a fiber pinned to i | worker i only     |
+/// | `run_next[i]` | worker i's fibers (put), worker i (take), thieves (steal): run_next.rs | the same |
 /// | `sleep`      | see sleep.rs                   | see sleep.rs         |
 /// | `timers`     | see timers.rs                  | see timers.rs        |
 /// | `drivers`    | see spare.rs                   | see spare.rs         |
@@ -38,6 +40,8 @@ pub(crate) struct Shared {
     /// Ready fibers pinned to worker i, in the order they became ready.
     /// Only worker i takes from its inbox; no thief looks at it.
     pub(crate) pinned: Box<[Injector<TaskRef>]>,
+    /// Worker i's run-next slot (run_next.rs).
+    pub(crate) run_next: Box<[CachePadded<RunNext>]>,
     pub(crate) sleep: Sleep,
     /// Timed waits, a shard per worker (timers.rs).
     pub(crate) timers: Timers,
@@ -66,6 +70,7 @@ impl Shared {
         Shared {
             injector,
             pinned: (0..workers).map(|_| Injector::new()).collect(),
+            run_next: (0..workers).map(|_| CachePadded::default()).collect(),
             sleep: Sleep::new(workers),
             timers: Timers::new(workers),
             drivers: Drivers::new(max_blocking_threads),

@@ -158,7 +158,7 @@ fn checkpoint_slow(w: &Worker) {
     let stats = w.stats();
     stats.preempt.store(false, Ordering::Relaxed);
     stats.bump_checkpoints();
-    if w.queue.is_empty() && w.shared.pinned[w.index].is_empty() {
+    if w.queue.is_empty() && w.run_next().is_empty() && w.shared.pinned[w.index].is_empty() {
         // Only the injector may hold others (woken from outside, or by
         // the timer keeper). The worker reads it only now and then, so
         // take some into our own queue, where they run before the

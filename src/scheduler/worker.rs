@@ -19,6 +19,7 @@ use std::time::Instant;
 use super::job::JobRef;
 use super::live::Credit;
 use super::outgoing::Outgoing;
+use super::run_next::RunNext;
 use super::run_queue::RunQueue;
 use super::task::{Status, Task, TaskRef, UNPINNED, Wait};
 use super::waker::Register;
@@ -144,6 +145,8 @@ pub(crate) struct Worker {
     /// Live fibers pinned to this worker (spawn_local, and their callers).
     pub(super) pinned_live: Cell<usize>,
     pub(super) tick: Cell<u32>,
+    /// Picks from the run-next slot in a row (run_next.rs).
+    pub(super) run_next_streak: Cell<u32>,
     pub(super) rng: Cell<u64>,
 }
 
@@ -190,6 +193,7 @@ impl Worker {
             ids: Cell::new((0, 0)),
             pinned_live: Cell::new(0),
             tick: Cell::new(0),
+            run_next_streak: Cell::new(0),
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
             ),
@@ -264,6 +268,11 @@ impl Worker {
         } else {
             self.shared.pinned[self.index].push(task);
         }
+    }
+
+    /// This worker's run-next slot (run_next.rs).
+    pub(crate) fn run_next(&self) -> &RunNext {
+        &self.shared.run_next[self.index]
     }
 
     /// A retired task's box to reuse, if this worker has one.
