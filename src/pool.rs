@@ -36,8 +36,9 @@
 //! spawned here and joined there): it then joins the second thread's
 //! cache. Each cache is bounded, so no thread holds more than
 //! `CACHED * (64 + 128 + 256 + 512)` bytes (60 KiB) for reuse. The caches
-//! are only touched by their own thread, between two calls of this
-//! module's functions: no switch happens inside them.
+//! are only touched by their own thread, inside two functions that never
+//! switch and are never inlined (see `take_block`: invariant 4 of
+//! `scheduler/README.md`).
 
 use core::cell::Cell;
 use core::marker::PhantomData;
@@ -112,6 +113,14 @@ fn class_of(layout: Layout) -> Option<usize> {
 
 /// A block for `layout`: from this thread's cache when one of its class is
 /// there. Returns the block and the layout it really has.
+///
+/// Never inlined, like `give_back`: the cache is a thread-local, and a
+/// fiber may resume on another thread after any switch. Inlined into a
+/// caller that switches (a join that parks, then drops its handle), LLVM
+/// could compute the thread-local's address before the switch and use it
+/// after (it does in shared libraries), and then touch another thread's
+/// cache. Out of line, the address is computed afresh on every call.
+#[inline(never)]
 fn take_block(layout: Layout) -> (NonNull<u8>, Layout) {
     let layout = match class_of(layout) {
         Some(class) => {
@@ -150,6 +159,7 @@ fn take_block(layout: Layout) -> (NonNull<u8>, Layout) {
 ///
 /// `block` was made by `take_block` with this `layout` and nothing uses it
 /// any more.
+#[inline(never)]
 unsafe fn give_back(block: NonNull<u8>, layout: Layout) {
     if layout.align() == CLASS_ALIGN
         && let Some(class) = CLASSES.iter().position(|&c| c == layout.size())
