@@ -42,6 +42,7 @@ pub(crate) mod once;
 pub(crate) mod outgoing;
 pub(crate) mod packet;
 pub(crate) mod parker;
+pub(crate) mod run_next;
 pub(crate) mod run_queue;
 pub(crate) mod sleep;
 
@@ -59,8 +60,6 @@ pub(crate) mod job;
 pub(crate) mod park;
 #[cfg(not(loom))]
 pub(crate) mod registry;
-#[cfg(not(loom))]
-pub(crate) mod run_next;
 #[cfg(not(loom))]
 pub(crate) mod schedule;
 #[cfg(not(loom))]
