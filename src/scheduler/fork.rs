@@ -16,7 +16,7 @@ pub(crate) fn offer(shared: &Shared, job: JobRef) -> bool {
         return false;
     };
     w.jobs.push(job);
-    shared.sleep.notify_work();
+    shared.sleep.notify_work_from_worker();
     true
 }
 

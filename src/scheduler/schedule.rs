@@ -142,7 +142,7 @@ pub(crate) fn schedule(task: TaskRef) {
             // the monitor wakes one a tick later (run_next.rs).
             if let Some(older) = w.run_next().put(task) {
                 w.queue.push_woken(older);
-                shared.sleep.notify_work();
+                shared.sleep.notify_work_from_worker();
             }
         }
     }
@@ -179,11 +179,16 @@ pub(crate) fn push_new(shared: &Shared, worker: Option<&Worker>, task: TaskRef) 
     // SAFETY: the task was just made and is ours.
     let pinned = unsafe { (*task.as_ptr()).pinned } != UNPINNED;
     match worker {
-        Some(w) if !pinned => w.queue.push_fresh(task),
-        Some(w) => return push_new_pinned(w, task),
-        None => shared.injector.push(task),
+        Some(w) if !pinned => {
+            w.queue.push_fresh(task);
+            shared.sleep.notify_work_from_worker();
+        }
+        Some(w) => push_new_pinned(w, task),
+        None => {
+            shared.injector.push(task);
+            shared.sleep.notify_work();
+        }
     }
-    shared.sleep.notify_work();
 }
 
 /// A new pinned fiber: only its worker may run it, and that worker is

@@ -141,6 +141,18 @@ impl Sleep {
         prev == 1
     }
 
+    /// Work was just pushed to its own queues by a running worker: as
+    /// [`notify_work`](Self::notify_work), except that a runtime of one
+    /// worker skips it, fence and all. Its only worker is the caller's,
+    /// which is awake (it runs the caller) and looks at its own queues
+    /// before it ever sleeps.
+    #[inline]
+    pub(crate) fn notify_work_from_worker(&self) {
+        if self.parkers.len() > 1 {
+            self.notify_work();
+        }
+    }
+
     /// Work was just pushed: wake one sleeper if nobody is searching.
     pub(crate) fn notify_work(&self) {
         fence(Ordering::SeqCst);
