@@ -25,6 +25,12 @@
 //! [`Sleep::notify_work`] again ([`Sleep::stop_searching`] returns true), so
 //! a burst of N fibers wakes workers one after another, not all at once.
 //!
+//! A running worker that posts to its own queues in a runtime of one
+//! worker skips all three steps ([`Sleep::notify_work_from_worker`]):
+//! nobody else could run the work, and the one worker is awake (it runs
+//! the poster) and re-checks its own queues before it ever sleeps. A fiber
+//! woken into a worker's run-next slot is not posted at all (run_next.rs).
+//!
 //! Work that only one worker may run (a fiber pinned to it, pushed to its
 //! pinned inbox) wakes that worker instead: [`Sleep::notify_worker`] does
 //! step 2, then takes the worker off the idle list if it is there.
