@@ -34,7 +34,7 @@ use crate::scheduler::current;
 use crate::scheduler::fork;
 use crate::scheduler::job::{JobOp, JobRef};
 use crate::scheduler::packet::Packet;
-use crate::scheduler::task::Entry;
+use crate::scheduler::task::{self, Entry};
 use crate::spawn::{Options, spawn_with};
 
 /// `join` runs its first closure inline only with at least this much stack
@@ -129,8 +129,7 @@ where
                     claim: claim.clone(),
                     packet: packet.clone(),
                 });
-                // SAFETY: an unsizing view of the same value.
-                let entry = unsafe { entry.view(|e| e as *const (dyn Entry + '_)) };
+                let entry = task::erase_entry(entry);
                 // SAFETY: the joiner either claims `b` back or waits for
                 // this fiber's result before its frame ends.
                 let spawned = current::with_current_shared(|shared| unsafe {

@@ -39,8 +39,7 @@ where
     };
     let name: Option<Arc<str>> = opts.name.map(Arc::from);
     let spawned = Pooled::new(Spawned::new(f, done));
-    // SAFETY: an unsizing view of the same value.
-    let entry = unsafe { spawned.clone().view(|s| s as *const (dyn Entry + 'a)) };
+    let entry = task::erase_entry(spawned.clone());
     // SAFETY: passed on from our caller.
     let id = unsafe { spawn_entry(shared, name.clone(), stack, entry, pin)? };
     // SAFETY: as above: the caller keeps what F and T borrow alive until
@@ -59,7 +58,7 @@ use crate::loom::Arc;
 use crate::pool::Pooled;
 use crate::scheduler::Shared;
 use crate::scheduler::packet::Packet;
-use crate::scheduler::task::Entry;
+use crate::scheduler::task::{self, Entry};
 use crate::stack::{Stack, usable_size};
 
 /// A spawned fiber's closure, its result packet and its scope's counter, in

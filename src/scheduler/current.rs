@@ -102,9 +102,18 @@ pub(crate) fn current() -> *const Worker {
 /// Whether the caller is a fiber attached to a worker (of any runtime):
 /// one that blocks by switching out. A detached fiber (handoff.rs) is not.
 pub(crate) fn in_fiber() -> bool {
+    fiber_worker().is_some()
+}
+
+/// The worker of the attached fiber calling, if the caller is one (see
+/// [`in_fiber`]). The reference must not be kept across a switch.
+#[inline]
+pub(crate) fn fiber_worker() -> Option<&'static Worker> {
     let w = current();
-    // SAFETY: a non-null CURRENT points at the live Worker on this thread.
-    !w.is_null() && unsafe { (*w).current.get().is_some() }
+    // SAFETY: a non-null CURRENT points at the live Worker on this thread,
+    // which outlives this synchronous use (see the doc).
+    let w = unsafe { w.as_ref()? };
+    w.current.get().is_some().then_some(w)
 }
 
 /// This thread's worker, if it is one of `shared`'s workers.

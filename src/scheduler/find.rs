@@ -17,7 +17,7 @@ use crossbeam_utils::Backoff;
 use super::job::{JobFiber, JobRef};
 use super::run_next::RUN_NEXT_BUDGET;
 use super::run_queue::Steal;
-use super::task::Entry;
+use super::task::{self, Entry};
 use super::task::TaskRef;
 use super::worker::Worker;
 use crate::loom::Ordering;
@@ -137,11 +137,7 @@ impl Worker {
         loop {
             let mut retry = false;
             let start = (self.next_random() % n as u64) as usize;
-            for k in 0..n {
-                let victim = (start + k) % n;
-                if victim == self.index {
-                    continue;
-                }
+            for victim in self.others(start, n) {
                 self.stats().bump_steals_tried();
                 match stealers[victim].steal_into(&self.queue) {
                     Steal::Success(t) => {
@@ -168,15 +164,18 @@ impl Worker {
         }
     }
 
+    /// The other workers' indices, from `start` round the `n` workers.
+    fn others(&self, start: usize, n: usize) -> impl Iterator<Item = usize> + use<'_> {
+        (0..n)
+            .map(move |k| (start + k) % n)
+            .filter(move |&v| v != self.index)
+    }
+
     /// Last, a fiber another worker's running fiber woke and that worker
     /// has not switched to within the grace period (run_next.rs).
     #[cold]
     fn steal_run_next(&self, start: usize, n: usize) -> Option<TaskRef> {
-        for k in 0..n {
-            let victim = (start + k) % n;
-            if victim == self.index {
-                continue;
-            }
+        for victim in self.others(start, n) {
             let switches = &self.shared.stats[victim].switches;
             if let Some(t) = self.shared.run_next[victim].steal(switches) {
                 self.stats().bump_steals();
@@ -193,7 +192,7 @@ impl Worker {
         let backoff = Backoff::new();
         let mut rounds = 0;
         loop {
-            if let Some(t) = self.next_from_queues().or_else(|| self.run_next().take()) {
+            if let Some(t) = self.next_task() {
                 return Some(t);
             }
             if !backoff.is_completed() && rounds < SEARCH_ROUNDS {
@@ -213,9 +212,7 @@ impl Worker {
     /// here; returns it to run now.
     fn start_job(&self, job: JobRef) -> Option<TaskRef> {
         let fiber = Pooled::new(JobFiber(job));
-        // SAFETY: an unsizing view of the same value (a JobFiber borrows
-        // nothing).
-        let entry = unsafe { fiber.clone().view(|f| f as *const dyn Entry) };
+        let entry = task::erase_entry(fiber.clone());
         if let Err(e) = self.shared.spawn(None, None, entry, false) {
             // No stack to run it on: fail it to its joiner, who waits.
             fiber.abandon(e);

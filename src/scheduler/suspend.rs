@@ -98,11 +98,8 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
 /// In a fiber: let the worker run its other Ready fibers, then continue.
 /// Returns false where the caller should yield its thread instead.
 pub(crate) fn yield_now() -> bool {
-    let w = current();
-    // SAFETY: a non-null CURRENT is this thread's live Worker; used only
-    // up to the switch.
-    if let Some(w) = unsafe { w.as_ref() }
-        && w.current.get().is_some()
+    // `block_as_fiber`'s common case, with the worker kept for the switch.
+    if let Some(w) = current::fiber_worker()
         && !std::thread::panicking()
     {
         suspend_on(w, Transition::Yield);

@@ -42,6 +42,14 @@ pub(crate) trait Entry: Send + Sync {
     }
 }
 
+/// `entry` as the type-erased entry a task holds (an unsizing of the same
+/// pooled value, which needs no promise from the caller).
+pub(crate) fn erase_entry<'a>(entry: Pooled<impl Entry + 'a>) -> Pooled<dyn Entry + 'a> {
+    // SAFETY: an unsizing view: same address, the value's own vtable, and
+    // the lifetime kept.
+    unsafe { entry.view(|e| e as *const (dyn Entry + 'a)) }
+}
+
 /// A fiber's scheduling record. See the module docs.
 pub(crate) struct Task {
     /// Saved stack pointer while not running; null before the first run.

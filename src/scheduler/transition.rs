@@ -42,7 +42,7 @@
 //! fiber taken from `outgoing` is published only after that take, so a
 //! thief that resumes it on another thread reads a context saved before
 //! the push that made it visible (the queue's release/acquire). The loom
-//! model ``outgoing::tests::a_fiber_is_published_after_its_switch`` checks
+//! model `outgoing::tests::a_fiber_is_published_after_its_switch` checks
 //! that order with the real run queue.
 //!
 //! Every context that can be switched into calls `settle` first: a
