@@ -1,6 +1,8 @@
 //! The raw context switch, outside any runtime: one round trip is two
-//! switches (there and back). Compares the switch ending in `pop rcx; jmp
-//! rcx` with the textbook one ending in `ret`, in two shapes:
+//! switches (there and back). Compares the runtime's switch (resume
+//! address pushed, jumped into, left by `pop rcx; jmp rcx`: `jmp_in`) with
+//! the same body entered by a `call` and left by `pop rcx; jmp rcx`
+//! (`call_pop_jmp`) or by the textbook `ret` (`ret`), in two shapes:
 //!
 //! - `loop`: many switches inside one function, no `ret` in between (the
 //!   switch alone, as an asm microbenchmark sees it);
@@ -17,14 +19,18 @@
 
 use corosensei::Coroutine;
 use criterion::{Criterion, criterion_group, criterion_main};
-use heddle::__bench::SwitchPair;
+use heddle::__bench::{SwitchForm, SwitchPair};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 fn switch(c: &mut Criterion) {
     let mut g = c.benchmark_group("switch_round_trip");
-    for (name, use_ret) in [("pop_jmp", false), ("ret", true)] {
-        let mut pair = SwitchPair::new(use_ret);
+    for (name, form) in [
+        ("jmp_in", SwitchForm::JmpIn),
+        ("call_pop_jmp", SwitchForm::CallPopJmp),
+        ("ret", SwitchForm::CallRet),
+    ] {
+        let mut pair = SwitchPair::new(form);
         g.bench_function(format!("loop/{name}"), |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();

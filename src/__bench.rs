@@ -7,7 +7,36 @@ use crate::stack::Stack;
 struct Pair {
     main: Context,
     other: Context,
-    use_ret: bool,
+    form: SwitchForm,
+}
+
+/// Which form of the raw switch a [`SwitchPair`] uses (see the `arch`
+/// module's docs, "Entering without `call`, leaving without `ret`").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchForm {
+    /// The runtime's: pushed resume address, `jmp` in, `pop; jmp` out.
+    JmpIn,
+    /// Entered by `call`, left by `pop; jmp`.
+    CallPopJmp,
+    /// Entered by `call`, left by `ret`.
+    CallRet,
+}
+
+/// One switch in `form`.
+///
+/// # Safety
+///
+/// As for `arch::switch`.
+#[inline(always)]
+unsafe fn switch_in(form: SwitchForm, save: *mut *mut u8, to: *mut u8) {
+    // SAFETY: the caller's contract, which is every form's.
+    unsafe {
+        match form {
+            SwitchForm::JmpIn => arch::switch(save, to),
+            SwitchForm::CallPopJmp => arch::switch_called(save, to),
+            SwitchForm::CallRet => arch::switch_ret(save, to),
+        }
+    }
 }
 
 /// Two contexts bouncing control back and forth with the raw switch.
@@ -15,7 +44,8 @@ struct Pair {
 /// # Examples
 ///
 /// ```
-/// let mut b = heddle::__bench::SwitchPair::new(false);
+/// use heddle::__bench::{SwitchForm, SwitchPair};
+/// let mut b = SwitchPair::new(SwitchForm::JmpIn);
 /// for _ in 0..1000 {
 ///     b.round_trip();
 /// }
@@ -30,7 +60,7 @@ pub struct SwitchPair {
 impl std::fmt::Debug for SwitchPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SwitchPair")
-            .field("use_ret", &self.pair.use_ret)
+            .field("form", &self.pair.form)
             .finish()
     }
 }
@@ -45,24 +75,18 @@ unsafe extern "sysv64" fn bounce(arg: *mut u8) -> ! {
     loop {
         // SAFETY: the SwitchPair keeps `pair` and our stack alive while it
         // can resume us, and `main` holds the context that resumed us.
-        unsafe {
-            if (*pair).use_ret {
-                arch::switch_ret((*pair).other.slot(), (*pair).main.rsp());
-            } else {
-                arch::switch((*pair).other.slot(), (*pair).main.rsp());
-            }
-        }
+        unsafe { switch_in((*pair).form, (*pair).other.slot(), (*pair).main.rsp()) }
     }
 }
 
 impl SwitchPair {
-    /// A pair whose switches end in `ret` (`use_ret`) or in `pop; jmp`.
-    pub fn new(use_ret: bool) -> SwitchPair {
+    /// A pair whose switches take `form`.
+    pub fn new(form: SwitchForm) -> SwitchPair {
         let stack = Stack::map_single(64 * 1024).expect("map a bench stack");
         let mut pair = Box::new(Pair {
             main: Context::empty(),
             other: Context::empty(),
-            use_ret,
+            form,
         });
         let arg: *mut Pair = &mut *pair;
         // SAFETY: the stack top is page-aligned and the stack lives as long
@@ -80,13 +104,7 @@ impl SwitchPair {
         let p: *mut Pair = &mut *self.pair;
         // SAFETY: `other` holds a context saved by its last switch (or the
         // fresh frame), resumed only here; `bounce` switches straight back.
-        unsafe {
-            if (*p).use_ret {
-                arch::switch_ret((*p).main.slot(), (*p).other.rsp());
-            } else {
-                arch::switch((*p).main.slot(), (*p).other.rsp());
-            }
-        }
+        unsafe { switch_in((*p).form, (*p).main.slot(), (*p).other.rsp()) }
         self.trips += 1;
     }
 
@@ -97,13 +115,7 @@ impl SwitchPair {
         let p: *mut Pair = &mut *self.pair;
         for _ in 0..n {
             // SAFETY: as in `round_trip`.
-            unsafe {
-                if (*p).use_ret {
-                    arch::switch_ret((*p).main.slot(), (*p).other.rsp());
-                } else {
-                    arch::switch((*p).main.slot(), (*p).other.rsp());
-                }
-            }
+            unsafe { switch_in((*p).form, (*p).main.slot(), (*p).other.rsp()) }
         }
         self.trips += n;
     }

@@ -18,4 +18,4 @@ pub(crate) use self::x86_64::{Context, init_stack, switch};
     target_os = "linux",
     feature = "bench-internals"
 ))]
-pub(crate) use self::x86_64::switch_ret;
+pub(crate) use self::x86_64::{switch_called, switch_ret};

@@ -4,9 +4,13 @@
 //!
 //! - [`switch`]: save the running context's callee-saved state on its own
 //!   stack, store its stack pointer, load another context's stack pointer and
-//!   restore its state. Ends in `pop rcx; jmp rcx`.
-//! - `switch_ret` (feature `bench-internals`): the same switch ending in `ret`, kept only so the
-//!   `switch` benchmark can show why we do not use it (see below).
+//!   restore its state. Inlined at each call site: it pushes its resume
+//!   address and *jumps* into the shared body ([`switch_body`]), which ends
+//!   in `pop rcx; jmp rcx` (see "Entering without `call`" below).
+//! - `switch_called` and `switch_ret` (feature `bench-internals`): the same
+//!   body entered by an ordinary `call`, ending in `pop rcx; jmp rcx` or in
+//!   `ret`. Kept only so the `switch` benchmark can show why [`switch`] is
+//!   neither.
 //! - [`init_stack`]: lay out a fresh stack so that the first [`switch`] into
 //!   it lands in [`trampoline`], which calls the entry function.
 //!
@@ -18,7 +22,7 @@
 //! ```text
 //!  higher addresses
 //!  +----------------------+
-//!  | return address       |  pushed by the `call switch`; popped into rcx
+//!  | resume address       |  pushed by `switch` (or a `call`); popped into rcx
 //!  | rbp                  |
 //!  | rbx                  |
 //!  | r12                  |
@@ -74,16 +78,27 @@
 //! `call rbx`, so the entry function starts with `rsp % 16 == 8`, exactly as
 //! after any ordinary `call` (the ABI's alignment rule).
 //!
-//! # Why `pop rcx; jmp rcx` and not `ret`
+//! # Entering without `call`, leaving without `ret`
 //!
-//! A `ret` is predicted by the CPU's return-stack buffer, which assumes each
-//! `ret` goes back to the matching `call`. A context switch breaks that
-//! pairing on every switch, so each `ret` mispredicts. An indirect `jmp` is
-//! predicted by the branch target buffer instead, which learns the switch's
-//! targets. `benches/switch.rs` measures both (`switch_round_trip/*/ret`
-//! against `*/pop_jmp`; figures in `BENCHMARKS.md`).
+//! The CPU predicts a `ret` with its return-stack buffer (RSB), which
+//! assumes every `ret` goes back to the matching `call`. A switch breaks
+//! that pairing, and the two textbook forms each pay for it:
+//!
+//! | form (bench name)        | the switch's own exit               | afterwards                          |
+//! |--------------------------|-------------------------------------|-------------------------------------|
+//! | `call`, `ret` (`ret`)    | predicted from the RSB: right only when both sides were suspended at the same call site | RSB balanced |
+//! | `call`, `pop; jmp` (`call_pop_jmp`) | predicted by the branch target buffer, which learns the switch's targets | the `call`'s RSB entry is never popped: every `ret` of the resumed context up its call chain mispredicts |
+//! | push, `jmp`, `pop; jmp` ([`switch`], `jmp_in`) | branch target buffer | RSB untouched, balanced |
+//!
+//! [`switch`] is the third: an inline `lea`/`push`/`jmp` pushes the resume
+//! address (the label right after it) exactly where a `call` would, so the
+//! saved frame is the same, but no RSB entry is made; the body leaves with
+//! an indirect `jmp`. A fiber that yields to another fiber that yielded
+//! runs with every branch predicted. `benches/switch.rs` measures the three
+//! forms, and the runtime's `yield` bench the difference they make
+//! (figures in `BENCHMARKS.md`).
 
-use core::arch::naked_asm;
+use core::arch::{asm, naked_asm};
 
 /// The saved state of a suspended execution context: its stack pointer.
 ///
@@ -124,7 +139,7 @@ impl Context {
 /// away for good.
 pub(crate) type EntryFn = unsafe extern "sysv64" fn(arg: *mut u8) -> !;
 
-/// The body shared by [`switch`] and [`switch_ret`]: save our callee-saved
+/// The body shared by every form of the switch: save our callee-saved
 /// state, swap stack pointers, restore theirs; `$tail` returns.
 macro_rules! switch_asm {
     ($($tail:literal),+) => {
@@ -171,10 +186,12 @@ macro_rules! switch_asm {
 
 /// Switch from the running context to `to`.
 ///
-/// Register contract: `rdi` = where to store the current rsp (`save`), `rsi` =
-/// the rsp to resume (`to`, a value stored by an earlier `switch` or made by
-/// [`init_stack`]). Returns when some other context switches back to the
-/// value stored in `*save`.
+/// Register contract (of the body it jumps to): `rdi` = where to store the
+/// current rsp (`save`), `rsi` = the rsp to resume (`to`, a value stored by
+/// an earlier `switch` or made by [`init_stack`]), the resume address on
+/// top of the stack. Returns when some other context switches back to the
+/// value stored in `*save`. To the compiler the block is a call that
+/// clobbers every caller-saved register and any memory.
 ///
 /// # Safety
 ///
@@ -184,14 +201,52 @@ macro_rules! switch_asm {
 ///   [`init_stack`]) whose context has not been resumed since, on a stack that
 ///   is still mapped.
 /// - Nothing may unwind out of the resumed context across this call.
+#[inline(always)]
+pub(crate) unsafe fn switch(save: *mut *mut u8, to: *mut u8) {
+    // SAFETY: the caller's contract above. The block pushes one word (the
+    // resume address, popped again by whoever resumes us), which `asm!`
+    // allows without `nostack`, and leaves rsp as it found it; callee-saved
+    // registers are saved and restored by the body, the rest are declared
+    // clobbered by `clobber_abi`.
+    unsafe {
+        asm!(
+            "lea rax, [rip + 2f]",
+            "push rax",
+            "jmp {body}",
+            "2:",
+            body = sym switch_body,
+            inout("rdi") save => _,
+            inout("rsi") to => _,
+            clobber_abi("sysv64"),
+        );
+    }
+}
+
+/// The body of [`switch`], entered by a `jmp` with the resume address
+/// already pushed: save, swap stack pointers, restore, `pop rcx; jmp rcx`.
+///
+/// # Safety
+///
+/// Only [`switch`] enters it, with its register contract.
 #[unsafe(naked)]
-pub(crate) unsafe extern "sysv64" fn switch(save: *mut *mut u8, to: *mut u8) {
-    // Return through the branch target buffer, not the return stack.
+unsafe extern "sysv64" fn switch_body() {
     switch_asm!("pop rcx", "jmp rcx")
 }
 
-/// [`switch`] ending in a plain `ret`: the textbook form, slower because the
-/// return-stack predictor misses on every switch. Only for the benchmark.
+/// The switch body entered by a `call` and left by `pop rcx; jmp rcx`: the
+/// form [`switch`] replaced, for the benchmark only.
+///
+/// # Safety
+///
+/// As for [`switch`].
+#[cfg(feature = "bench-internals")]
+#[unsafe(naked)]
+pub(crate) unsafe extern "sysv64" fn switch_called(save: *mut *mut u8, to: *mut u8) {
+    switch_asm!("pop rcx", "jmp rcx")
+}
+
+/// The switch body entered by a `call` and left by a plain `ret`: the
+/// textbook form, for the benchmark only.
 ///
 /// # Safety
 ///
