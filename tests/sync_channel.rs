@@ -198,3 +198,98 @@ fn recv_timeout_from_a_plain_thread() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(3));
     h.join().unwrap();
 }
+
+/// Receivers that time out all the time (a timed wait, then a wait
+/// without a deadline, in turn) on 4 workers and a plain thread, against
+/// bursty bounded senders: every message arrives exactly once, and every
+/// receiver sees the channel's end. A lost wake-up shows as a hang, so a
+/// watchdog fails the test after a minute instead.
+#[test]
+fn timed_and_untimed_receivers_lose_nothing() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        timed_and_untimed_receivers();
+        done_tx.send(()).unwrap();
+    });
+    match done_rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("still running after 60 s: a receiver missed its wake-up")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("the run panicked (its message is above)")
+        }
+    }
+}
+
+fn timed_and_untimed_receivers() {
+    const SENDERS: u64 = 4;
+    const PER: u64 = 3_000;
+    let rt = common::rt(4);
+    let (tx, rx) = heddle::sync::sync_channel::<u64>(2);
+    let thread_rx = rx.clone();
+    let on_thread = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        loop {
+            match thread_rx.recv_timeout(Duration::from_micros(50)) {
+                Ok(m) => got.push(m),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return got,
+            }
+        }
+    });
+    let mut seen = rt.block_on(move || {
+        let receivers: Vec<_> = (0..6)
+            .map(|r| {
+                let rx = rx.clone();
+                heddle::spawn(move || {
+                    let mut got = Vec::new();
+                    for turn in 0u64.. {
+                        let m = if (turn + r) % 2 == 0 {
+                            match rx.recv_timeout(Duration::from_micros(20 + 10 * r)) {
+                                Ok(m) => m,
+                                Err(RecvTimeoutError::Timeout) => continue,
+                                Err(RecvTimeoutError::Disconnected) => return got,
+                            }
+                        } else {
+                            match rx.recv() {
+                                Ok(m) => m,
+                                Err(_) => return got,
+                            }
+                        };
+                        got.push(m);
+                    }
+                    unreachable!()
+                })
+            })
+            .collect();
+        drop(rx);
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|s| {
+                let tx = tx.clone();
+                heddle::spawn(move || {
+                    for i in 0..PER {
+                        tx.send(s * PER + i).unwrap();
+                        if i % 100 == 0 {
+                            heddle::sleep(Duration::from_micros(100));
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        senders.into_iter().for_each(|h| h.join().unwrap());
+        receivers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect::<Vec<u64>>()
+    });
+    seen.extend(on_thread.join().unwrap());
+    seen.sort_unstable();
+    assert!(
+        seen == (0..SENDERS * PER).collect::<Vec<u64>>(),
+        "lost or duplicated messages: {} received of {}",
+        seen.len(),
+        SENDERS * PER
+    );
+}

@@ -33,6 +33,7 @@
 
 use std::time::Instant;
 
+use super::current;
 use super::parker::Parker;
 use super::suspend;
 use crate::loom::Arc;
@@ -58,6 +59,31 @@ pub(crate) fn block(why: Wait, register: &mut Register<'_>) {
     if register(Waker::Thread(parker.clone())).is_ok() {
         parker.park();
     }
+}
+
+/// Whether [`block_in_place`] may be used: the caller is a fiber attached
+/// to its worker and not unwinding, so blocking is one switch, with no
+/// detour through a hand-off or a rejoin (suspend.rs). The register step
+/// then runs on this thread right after the switch, before anything else
+/// runs here, so a caller may hold a spin lock across it and let the
+/// register step release it (wait_queue.rs).
+#[inline]
+pub(crate) fn blocks_in_place() -> bool {
+    current::fiber_worker().is_some() && !std::thread::panicking()
+}
+
+/// [`block`] for a caller that checked [`blocks_in_place`] and has not
+/// switched since: always a switch, and `register` always runs.
+pub(crate) fn block_in_place(why: Wait, register: &mut Register<'_>) {
+    debug_assert!(blocks_in_place());
+    suspend::suspend_blocked(register, why);
+}
+
+/// [`block_until`] for a caller that checked [`blocks_in_place`] and has
+/// not switched since.
+pub(crate) fn block_in_place_until(why: Wait, register: &mut Register<'_>, deadline: Instant) {
+    debug_assert!(blocks_in_place());
+    suspend::suspend_blocked_until(register, deadline, why);
 }
 
 /// Like [`block`], but also wake up at `deadline`. The waker handed to

@@ -6,6 +6,7 @@
 //! built on one wait-queue primitive (`wait_queue.rs`) that implements the
 //! park/wake protocol once.
 
+pub(crate) mod spin_lock;
 pub(crate) mod wait_queue;
 
 #[cfg(not(loom))]

@@ -9,31 +9,42 @@
 //! 1. lock; if `ready` holds, take its result; unlock. Done.
 //! 2. otherwise block (park.rs): the fiber switches out first, and only
 //!    then, on its worker's stack, does the register step run:
-//! 3. register: lock; check `ready` **again**; if it holds now, keep the
-//!    result and hand the waker back (the fiber is re-queued at once);
-//!    otherwise push the waker to `waiters`; unlock.
+//! 3. register: queue the waker in `waiters`; unlock.
 //! 4. when woken, go to 1 (a wake is a hint: another waiter may have taken
 //!    what we were woken for).
+//!
+//! The lock taken in step 1 is held across the switch and released by the
+//! register step: a spin lock (spin_lock.rs), and the register step runs on
+//! the same thread right after the switch, before any other code runs
+//! there (`park::blocks_in_place`), so the hold is a few dozen
+//! instructions longer than the check. Where blocking is not one plain
+//! switch (a plain thread, a fiber that is unwinding or detached, which
+//! may rejoin its worker on another thread first), step 1 unlocks, and
+//! the register step locks again and checks `ready` **again** before it
+//! queues the waker; if it holds by then, it keeps the result and hands
+//! the waker back (the fiber is re-queued at once).
 //!
 //! Changing the state: lock; change it; pop as many waiters as the change
 //! can satisfy into a [`Wakeups`] list; unlock; wake them.
 //!
-//! | waiter's register (step 3)   | notifier                    | outcome                    |
-//! |------------------------------|-----------------------------|----------------------------|
-//! | runs first, `ready` false    | later: pops the waiter      | woken, re-checks: proceeds |
-//! | runs after the notifier      | changed state first         | `ready` true: not parked   |
+//! | waiter                                   | notifier                    | outcome                    |
+//! |------------------------------------------|-----------------------------|----------------------------|
+//! | check and register under one hold        | before: waiter sees the change; after: pops the waiter | never parked / woken |
+//! | re-locking register runs first, `ready` false | later: pops the waiter | woken, re-checks: proceeds |
+//! | re-locking register runs after the notifier | changed state first | `ready` true: not parked |
 //!
 //! The race closed: the wake that arrives after the fiber decided to wait
 //! but before its context is saved. The fiber publishes nothing before
-//! switching out; the re-check in step 3 runs under the same lock the
-//! notifier holds while changing the state, so either the notifier finds the
+//! switching out; the state it checked cannot change before its waker is
+//! queued (one hold of the lock), or is checked again under the lock the
+//! notifier holds while changing it, so either the notifier finds the
 //! waiter in `waiters`, or the waiter finds the changed state. Wakers are
 //! fired after unlocking, so a woken fiber never contends on the lock with
 //! the notifier that woke it.
 
 use std::collections::VecDeque;
 
-use crate::loom::Mutex;
+use super::spin_lock::SpinLock;
 
 /// Something that can be woken ([`crate::scheduler::park::Waker`], or a test
 /// double under loom).
@@ -156,16 +167,44 @@ struct Inner<S, W> {
     compact_at: [usize; LISTS],
 }
 
+impl<S, W: Wake> Inner<S, W> {
+    /// Run `f` on the state; the waiters it pops come back, to be woken
+    /// once the lock is released.
+    fn run<R>(&mut self, f: impl FnOnce(&mut S, &mut Wakeups<'_, W>) -> R) -> (R, Popped<W>) {
+        let Inner { state, waiters, .. } = self;
+        let mut wake = Wakeups {
+            waiters,
+            popped: Popped::new(),
+        };
+        let r = f(state, &mut wake);
+        (r, wake.popped)
+    }
+
+    /// Queue `waker` in `list`. Queueing also keeps the list proportional
+    /// to the waiters that still wait: a timed-out waiter's entry stays
+    /// behind (claimed, so wakes skip it), and once a list reaches twice
+    /// its length after the last compaction (and at least
+    /// [`COMPACT_AT_LEAST`]), such entries are dropped. O(1) amortized.
+    fn enqueue(&mut self, list: usize, waker: W) {
+        let queue = &mut self.waiters[list];
+        if queue.len() >= self.compact_at[list] {
+            queue.retain(W::is_live);
+            self.compact_at[list] = COMPACT_AT_LEAST.max(2 * queue.len());
+        }
+        queue.push_back(waker);
+    }
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct WaitQueue<S, W> {
-    inner: Mutex<Inner<S, W>>,
+    inner: SpinLock<Inner<S, W>>,
 }
 
 impl<S, W: Wake> WaitQueue<S, W> {
     pub(crate) fn new(state: S) -> Self {
         WaitQueue {
-            inner: Mutex::new(Inner {
+            inner: SpinLock::new(Inner {
                 state,
                 waiters: [VecDeque::new(), VecDeque::new()],
                 compact_at: [COMPACT_AT_LEAST; LISTS],
@@ -176,28 +215,13 @@ impl<S, W: Wake> WaitQueue<S, W> {
     /// Change the state under the lock; waiters popped through `Wakeups`
     /// are woken after the lock is released.
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut S, &mut Wakeups<'_, W>) -> R) -> R {
-        let (r, popped) = {
-            let mut g = self.inner.lock();
-            let Inner { state, waiters, .. } = &mut *g;
-            let mut w = Wakeups {
-                waiters,
-                popped: Popped::new(),
-            };
-            let r = f(state, &mut w);
-            (r, w.popped)
-        };
+        let (r, popped) = self.inner.lock().run(f);
         popped.wake();
         r
     }
 
     /// Step 3: re-check `ready` under the lock and either keep its result
-    /// (handing `waker` back) or queue `waker`.
-    ///
-    /// Queueing also keeps the list proportional to the waiters that still
-    /// wait: a timed-out waiter's entry stays behind (claimed, so wakes skip
-    /// it), and once a list reaches twice its length after the last
-    /// compaction (and at least [`COMPACT_AT_LEAST`]), such entries are
-    /// dropped. O(1) amortized per registration.
+    /// (handing `waker` back) or queue `waker` (see `Inner::enqueue`).
     pub(crate) fn register<R>(
         &self,
         list: usize,
@@ -210,31 +234,16 @@ impl<S, W: Wake> WaitQueue<S, W> {
         // running elsewhere (park.rs).
         let (r, popped) = {
             let mut g = self.inner.lock();
-            let Inner {
-                state,
-                waiters,
-                compact_at,
-            } = &mut *g;
-            let mut wake = Wakeups {
-                waiters,
-                popped: Popped::new(),
-            };
-            let r = match ready(state, &mut wake) {
-                Some(r) => {
+            match g.run(|state, wake| ready(state, wake)) {
+                (Some(r), popped) => {
                     *out = Some(r);
-                    Err(waker)
+                    (Err(waker), popped)
                 }
-                None => {
-                    let queue = &mut wake.waiters[list];
-                    if queue.len() >= compact_at[list] {
-                        queue.retain(W::is_live);
-                        compact_at[list] = COMPACT_AT_LEAST.max(2 * queue.len());
-                    }
-                    queue.push_back(waker);
-                    Ok(())
+                (None, popped) => {
+                    g.enqueue(list, waker);
+                    (Ok(()), popped)
                 }
-            };
-            (r, wake.popped)
+            }
         };
         popped.wake();
         r
@@ -245,6 +254,7 @@ impl<S, W: Wake> WaitQueue<S, W> {
 mod blocking {
     use super::*;
     use crate::scheduler::park::{self, Wait, Waker};
+    use crate::sync::spin_lock::SpinGuard;
 
     use std::time::Instant;
 
@@ -280,9 +290,23 @@ mod blocking {
             mut ready: impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
         ) -> R {
             loop {
-                if let Some(r) = self.update(&mut ready) {
+                let mut g = self.inner.lock();
+                let (r, popped) = g.run(&mut ready);
+                if let Some(r) = r {
+                    drop(g);
+                    popped.wake();
                     return r;
                 }
+                if park::blocks_in_place() {
+                    let mut held = Some((g, popped));
+                    park::block_in_place(why, &mut |waker| {
+                        enqueue_and_unlock(&mut held, list, waker);
+                        Ok(())
+                    });
+                    continue;
+                }
+                drop(g);
+                popped.wake();
                 let mut out = None;
                 park::block(why, &mut |waker| {
                     self.register(list, waker, &mut ready, &mut out)
@@ -303,12 +327,29 @@ mod blocking {
             mut ready: impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
         ) -> Option<R> {
             loop {
-                if let Some(r) = self.update(&mut ready) {
-                    return Some(r);
+                // Read the clock before locking, to keep it out of the lock.
+                let expired = Instant::now() >= deadline;
+                let mut g = self.inner.lock();
+                let (r, popped) = g.run(&mut ready);
+                if r.is_some() || expired {
+                    drop(g);
+                    popped.wake();
+                    return r;
                 }
-                if Instant::now() >= deadline {
-                    return None;
+                if park::blocks_in_place() {
+                    let mut held = Some((g, popped));
+                    park::block_in_place_until(
+                        why,
+                        &mut |waker| {
+                            enqueue_and_unlock(&mut held, list, waker);
+                            Ok(())
+                        },
+                        deadline,
+                    );
+                    continue;
                 }
+                drop(g);
+                popped.wake();
                 let mut out = None;
                 park::block_until(
                     why,
@@ -320,6 +361,25 @@ mod blocking {
                 }
             }
         }
+    }
+
+    /// What a fiber that blocks with the lock held leaves for its register
+    /// step: the lock, and the waiters its last check popped.
+    type Held<'a, S> = (SpinGuard<'a, Inner<S, Waker>>, Popped<Waker>);
+
+    /// The register step of a fiber that blocked with the lock held
+    /// (step 2 and 3 of the module docs in one): its condition was checked
+    /// under this very lock, so nobody can have changed it since; queue
+    /// the waker, unlock, and wake what the check popped.
+    fn enqueue_and_unlock<S>(
+        held: &mut Option<Held<'_, S>>,
+        list: usize,
+        waker: Waker,
+    ) {
+        let (mut g, popped) = held.take().expect("a block registers once");
+        g.enqueue(list, waker);
+        drop(g);
+        popped.wake();
     }
 }
 
