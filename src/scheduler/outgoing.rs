@@ -42,6 +42,16 @@ impl<T, A> Outgoing<T, A> {
         debug_assert!(earlier.is_none(), "a fiber left without being settled");
     }
 
+    /// Whether a fiber has left and asked for something `is` holds of
+    /// (false when none has left). For rare paths: it moves the entry out
+    /// and back.
+    pub(crate) fn asked(&self, is: impl FnOnce(&A) -> bool) -> bool {
+        let entry = self.slot.take();
+        let answer = entry.as_ref().is_some_and(|(_, asked)| is(asked));
+        self.slot.set(entry);
+        answer
+    }
+
     /// Step 3: the fiber that switched out, if one did, with its
     /// transition. Its context is saved: the caller runs after its switch.
     #[inline]

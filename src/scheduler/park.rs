@@ -36,6 +36,7 @@ use std::time::Instant;
 use super::current;
 use super::parker::Parker;
 use super::suspend;
+use super::worker::Held;
 use crate::loom::Arc;
 
 pub(crate) use super::task::Wait;
@@ -52,7 +53,7 @@ thread_local! {
 /// a loop.
 pub(crate) fn block(why: Wait, register: &mut Register<'_>) {
     if suspend::block_as_fiber() {
-        suspend::suspend_blocked(register, why);
+        suspend::suspend_blocked(register, why, Held::Nothing);
         return;
     }
     let parker = THREAD_PARKER.with(Arc::clone);
@@ -73,17 +74,19 @@ pub(crate) fn blocks_in_place() -> bool {
 }
 
 /// [`block`] for a caller that checked [`blocks_in_place`] and has not
-/// switched since: always a switch, and `register` always runs.
+/// switched since, and holds a spin lock that `register` releases: always
+/// a switch, `register` always runs, and no fresh fiber starts on this
+/// thread before it (transition.rs).
 pub(crate) fn block_in_place(why: Wait, register: &mut Register<'_>) {
     debug_assert!(blocks_in_place());
-    suspend::suspend_blocked(register, why);
+    suspend::suspend_blocked(register, why, Held::Lock);
 }
 
 /// [`block_until`] for a caller that checked [`blocks_in_place`] and has
 /// not switched since.
 pub(crate) fn block_in_place_until(why: Wait, register: &mut Register<'_>, deadline: Instant) {
     debug_assert!(blocks_in_place());
-    suspend::suspend_blocked_until(register, deadline, why);
+    suspend::suspend_blocked_until(register, deadline, why, Held::Lock);
 }
 
 /// Like [`block`], but also wake up at `deadline`. The waker handed to
@@ -92,7 +95,7 @@ pub(crate) fn block_in_place_until(why: Wait, register: &mut Register<'_>, deadl
 /// finds it claimed. Callers re-check their condition and the clock.
 pub(crate) fn block_until(why: Wait, register: &mut Register<'_>, deadline: Instant) {
     if suspend::block_as_fiber() {
-        suspend::suspend_blocked_until(register, deadline, why);
+        suspend::suspend_blocked_until(register, deadline, why, Held::Nothing);
         return;
     }
     let parker = THREAD_PARKER.with(Arc::clone);

@@ -12,6 +12,7 @@
 //! | `Yield`             | `yield_now`                 | queue it behind the others |
 //! | `Block(r)`          | park.rs `block`             | `r(waker)`: register it where it waits |
 //! | `BlockUntil(r, d)`  | park.rs `block_until`       | as `Block`, and a timer at `d` (timers.rs) |
+//! | `BlockHeld(r)`, `BlockUntilHeld(r, d)` | park.rs `block_in_place*`, holding a spin lock that `r` releases | as above; no fresh fiber starts before it (transition.rs `start`) |
 //! | `Finished`          | the fiber's entry, at its end | retire it                |
 
 use std::time::Instant;
@@ -21,7 +22,7 @@ use super::handoff;
 use super::transition::{go_home, suspend, suspend_on};
 use super::task::Wait;
 use super::waker::Register;
-use super::worker::{Transition, Worker};
+use super::worker::{Held, Transition, Worker};
 use crate::loom::Ordering;
 
 /// About to block or yield: whether to do it as a fiber (switch out) or
@@ -113,8 +114,12 @@ pub(crate) fn yield_now() -> bool {
 }
 
 /// In a fiber: block (see park.rs). Must be called inside a fiber.
-pub(crate) fn suspend_blocked(register: &mut Register<'_>, why: Wait) {
-    suspend(Transition::Block(erase(register), why));
+/// `held`: whether `register` releases a lock the caller holds.
+pub(crate) fn suspend_blocked(register: &mut Register<'_>, why: Wait, held: Held) {
+    suspend(match held {
+        Held::Nothing => Transition::Block(erase(register), why),
+        Held::Lock => Transition::BlockHeld(erase(register), why),
+    });
 }
 
 /// The register closure as the raw pointer a transition carries.
@@ -127,8 +132,17 @@ fn erase(register: &mut Register<'_>) -> *mut Register<'static> {
 
 /// In a fiber: block as [`suspend_blocked`], and also be woken at
 /// `deadline` by a timer on the current worker.
-pub(crate) fn suspend_blocked_until(register: &mut Register<'_>, deadline: Instant, why: Wait) {
-    suspend(Transition::BlockUntil(erase(register), deadline, why));
+pub(crate) fn suspend_blocked_until(
+    register: &mut Register<'_>,
+    deadline: Instant,
+    why: Wait,
+    held: Held,
+) {
+    let register = erase(register);
+    suspend(match held {
+        Held::Nothing => Transition::BlockUntil(register, deadline, why),
+        Held::Lock => Transition::BlockUntilHeld(register, deadline, why),
+    });
 }
 
 /// A preemption point (the public `heddle::checkpoint`): yield if the

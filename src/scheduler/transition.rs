@@ -109,8 +109,8 @@ pub(super) fn suspend_on(w: &Worker, transition: Transition) {
 
 /// The next fiber for a direct switch: the worker's own next pick
 /// (find.rs), except on the picks that belong to the loop (timers, the
-/// injector) or when a fresh fiber cannot be started. `None`: go through
-/// the loop.
+/// injector) or when a fresh fiber cannot be started now (see
+/// `start_fresh`). `None`: go through the loop.
 fn next_direct(w: &Worker) -> Option<TaskRef> {
     if w.loop_turn_due() {
         return None;
@@ -198,7 +198,7 @@ pub(super) fn settle(w: &Worker) {
                 w.shared.sleep.hint_surplus();
             }
         }
-        Transition::Block(register, why) => {
+        Transition::Block(register, why) | Transition::BlockHeld(register, why) => {
             // Before registering: once registered, a waker may mark it
             // Ready at any moment, and that must be the last word.
             // SAFETY: the fiber is suspended and we own its TaskRef.
@@ -215,7 +215,8 @@ pub(super) fn settle(w: &Worker) {
                 }
             }
         }
-        Transition::BlockUntil(register, deadline, why) => {
+        Transition::BlockUntil(register, deadline, why)
+        | Transition::BlockUntilHeld(register, deadline, why) => {
             // SAFETY: as for Block.
             unsafe { (*t).set_status(Status::Waiting(why)) };
             let once = OnceWaker::new(Waker::Fiber(task));
@@ -236,8 +237,15 @@ pub(super) fn settle(w: &Worker) {
 
 /// First run: give the task a stack and an initial frame. Returns the
 /// task to run (at once if it ran before), or `None` if no stack could be
-/// had (the task was then failed to its joiner and retired) or it had
-/// nothing left to do.
+/// had (the task was then failed to its joiner and retired), it had
+/// nothing left to do, or it must wait for the loop (below).
+///
+/// A fiber that switches out holding a spin lock (`Transition::BlockHeld`)
+/// keeps it until it is settled, so a fresh pick is not started on its
+/// way out: a fresh stack's first touch can fault, for microseconds,
+/// while every other thread that wants the lock spins. The pick goes to
+/// `w.loop_next`, and the loop starts it once it has settled the fiber
+/// and the lock is free.
 #[inline]
 pub(super) fn start(w: &Worker, task: TaskRef) -> Option<TaskRef> {
     // SAFETY: we own the task (it came off a queue), so its fields are
@@ -249,6 +257,10 @@ pub(super) fn start(w: &Worker, task: TaskRef) -> Option<TaskRef> {
 }
 
 fn start_fresh(w: &Worker, task: TaskRef) -> Option<TaskRef> {
+    if w.outgoing.asked(Transition::holds_lock) {
+        w.loop_next.set(Some(task));
+        return None;
+    }
     let t = task.as_ptr();
     // SAFETY: as above, and it has never run; the stack top is 16-byte
     // aligned and stays mapped while the task holds the stack.

@@ -108,11 +108,37 @@ pub(crate) enum Transition {
     Yield,
     /// Register me with this (see park.rs); the closure lives on my stack.
     Block(*mut Register<'static>, Wait),
+    /// As `Block`, and the closure releases a spin lock I took before
+    /// switching out (wait_queue.rs), so the way to it must stay short:
+    /// no fresh fiber is started before it (its first touch of its stack
+    /// can fault).
+    BlockHeld(*mut Register<'static>, Wait),
     /// As `Block`, and also wake me at this deadline (a timer in this
     /// worker's shard, timers.rs).
     BlockUntil(*mut Register<'static>, Instant, Wait),
+    /// As `BlockUntil`, holding a lock as in `BlockHeld`.
+    BlockUntilHeld(*mut Register<'static>, Instant, Wait),
     /// I am done; free me.
     Finished,
+}
+
+/// Whether a blocking fiber's register closure releases a lock the fiber
+/// holds across its switch (see [`Transition::BlockHeld`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    Nothing,
+    Lock,
+}
+
+impl Transition {
+    /// Whether the context that comes in next must settle this transition
+    /// before anything slow (see [`Transition::BlockHeld`]).
+    pub(super) fn holds_lock(&self) -> bool {
+        matches!(
+            self,
+            Transition::BlockHeld(..) | Transition::BlockUntilHeld(..)
+        )
+    }
 }
 
 /// See the module docs.
@@ -135,6 +161,10 @@ pub(crate) struct Worker {
     /// The fiber that switched out last and what it asked for, until the
     /// context that runs next settles it (outgoing.rs, transition.rs).
     pub(super) outgoing: Outgoing<ptr::NonNull<Task>, Transition>,
+    /// A fresh fiber a blocking fiber picked but left for the loop to
+    /// start, because it held a lock (transition.rs `next_direct`). Taken
+    /// by the loop's next pick, right after it settled that fiber.
+    pub(super) loop_next: Cell<Option<TaskRef>>,
     pub(super) stacks: RefCell<StackPool>,
     /// Boxes of retired tasks, reused by spawns on this worker (saves a
     /// malloc and a free per fiber; at most [`TASK_CACHE`]). Boxed on
@@ -188,6 +218,7 @@ impl Worker {
             ctx: UnsafeCell::new(Context::empty()),
             current: Cell::new(None),
             outgoing: Outgoing::new(),
+            loop_next: Cell::new(None),
             stacks: RefCell::new(StackPool::default()),
             tasks: RefCell::new(Vec::new()),
             ids: Cell::new((0, 0)),

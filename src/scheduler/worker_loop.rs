@@ -59,7 +59,9 @@ fn run_loop(w: &Worker) -> Exit {
         // go to sleep. Otherwise N idle workers would each scan N
         // queues, and starting or waking many workers costs N * N.
         let task = w
-            .next_task()
+            .loop_next
+            .take()
+            .or_else(|| w.next_task())
             .or_else(|| w.steal_from_injector())
             .or_else(|| {
                 searching = searching || sleep.start_searching();
