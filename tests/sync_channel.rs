@@ -206,9 +206,15 @@ fn recv_timeout_from_a_plain_thread() {
 /// watchdog fails the test after a minute instead.
 #[test]
 fn timed_and_untimed_receivers_lose_nothing() {
+    within_a_minute(timed_and_untimed_receivers);
+}
+
+/// Run `f` on a thread; fail if it is still running after 60 s (a lost
+/// wake-up hangs rather than fails).
+fn within_a_minute(f: fn()) {
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        timed_and_untimed_receivers();
+        f();
         done_tx.send(()).unwrap();
     });
     match done_rx.recv_timeout(Duration::from_secs(60)) {
@@ -220,6 +226,40 @@ fn timed_and_untimed_receivers_lose_nothing() {
             panic!("the run panicked (its message is above)")
         }
     }
+}
+
+/// A fiber parked in `recv` is handed the next message directly (the
+/// channel's hand-off), gets the ones queued behind it in order, and sees
+/// the channel's end when the last sender goes while it is parked.
+#[test]
+fn a_parked_receiver_gets_messages_in_order_then_the_end() {
+    within_a_minute(|| {
+        let rt = common::rt(1);
+        rt.block_on(|| {
+            let (tx, rx) = heddle::sync::channel::<u32>();
+            let (sync_tx, sync_rx) = heddle::sync::sync_channel::<u32>(4);
+            let r = heddle::spawn(move || {
+                let mut got: Vec<u32> = rx.iter().collect();
+                got.extend(sync_rx.iter());
+                got
+            });
+            let park = || heddle::sleep(Duration::from_millis(5)); // the receiver parks
+            park();
+            for i in 0..3 {
+                tx.send(i).unwrap();
+            }
+            park();
+            tx.send(3).unwrap();
+            park();
+            drop(tx);
+            park();
+            sync_tx.send(4).unwrap();
+            sync_tx.send(5).unwrap();
+            park();
+            drop(sync_tx);
+            assert_eq!(r.join().unwrap(), [0, 1, 2, 3, 4, 5]);
+        });
+    });
 }
 
 fn timed_and_untimed_receivers() {

@@ -14,12 +14,40 @@
 //! | `receivers`| live receivers; 0 = disconnected for senders              |
 //! | `sent`, `received` | message counts; a rendezvous sender waits for `received >= its ticket` |
 //!
+//! | `handoff`  | a parked fiber receiver's slot and waker (see below)       |
+//!
 //! Receivers wait in list `RECEIVERS` for an item (or disconnection);
 //! bounded senders wait in list `SENDERS` for room (or, for capacity 0, for
 //! their message to be taken). Each send wakes one receiver; each receive
 //! on a bounded channel wakes one sender (all of them for a rendezvous,
 //! where the taken message's own sender is among them); disconnection wakes
 //! the whole other side.
+//!
+//! # Hand-off
+//!
+//! A fiber that blocks in `recv` (attached, not unwinding: it blocks with
+//! the lock held, wait_queue.rs) on a channel that is not a rendezvous,
+//! while no other receiver waits, parks in `handoff` instead of the list:
+//! a pointer to an empty slot on its own stack, and its waker. The next
+//! send takes the record under the lock, writes the message into the slot
+//! (counted as sent and received at once), and wakes the fiber, which
+//! returns the message without locking again.
+//!
+//! | step | who | under the lock |
+//! |------|-----|----------------|
+//! | park | receiver's register step | `handoff` empty and no receiver in the list: store slot + waker; else queue in the list |
+//! | send | sender | `handoff` set: take it, write the slot, wake after unlocking; else queue the message and wake one from the list |
+//! | last sender gone | dropping sender | take `handoff` and wake it with the list |
+//! | woken | receiver | (no lock) slot full: return it; empty (disconnected): check again under the lock |
+//!
+//! The slot is written only by the sender that took the record, before the
+//! wake that resumes the receiver (whose resumption acquires what the wake
+//! published), and the receiver cannot leave `recv`, so its stack cannot
+//! move, before its waker fires: an untimed fiber waker fires once, from
+//! whoever took the record. Receivers that are not parked fibers, timed
+//! receives and rendezvous channels use the list alone. Messages keep
+//! their order: the record is set only while no message is queued, and a
+//! send fills it before queueing anything.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -30,53 +58,12 @@ pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, 
 mod iter;
 pub use self::iter::{IntoIter, Iter, TryIter};
 
-use super::wait_queue::{RECEIVERS, SENDERS, WaitQueue, Wakeups};
+mod state;
+use self::state::{Chan, HandOff, State, drop_sender, new_chan, take};
+
+use super::wait_queue::{RECEIVERS, SENDERS};
 use crate::loom::Arc;
-use crate::scheduler::park::{Wait, Waker};
-
-struct State<T> {
-    items: VecDeque<T>,
-    cap: Option<usize>,
-    senders: usize,
-    receivers: usize,
-    sent: u64,
-    received: u64,
-}
-
-impl<T> State<T> {
-    /// Whether a bounded channel has no room (capacity 0 holds one message
-    /// in flight).
-    fn is_full(&self) -> bool {
-        self.items.len() >= self.cap.unwrap_or(usize::MAX).max(1)
-    }
-
-    /// Queue a message and wake one receiver; returns the message's ticket.
-    fn push(&mut self, t: T, wake: &mut Wakeups<'_, Waker>) -> u64 {
-        wake.wake_one();
-        self.enqueue(t)
-    }
-
-    /// Queue a message (its receiver is woken by the caller); returns its
-    /// ticket.
-    fn enqueue(&mut self, t: T) -> u64 {
-        self.items.push_back(t);
-        self.sent += 1;
-        self.sent
-    }
-}
-
-type Chan<T> = WaitQueue<State<T>, Waker>;
-
-fn new_chan<T>(cap: Option<usize>) -> Arc<Chan<T>> {
-    Arc::new(WaitQueue::new(State {
-        items: VecDeque::new(),
-        cap,
-        senders: 1,
-        receivers: 1,
-        sent: 0,
-        received: 0,
-    }))
-}
+use crate::scheduler::park::{self, Wait, Waker};
 
 /// An unbounded channel: `send` never blocks.
 ///
@@ -160,25 +147,6 @@ impl<T> fmt::Debug for SyncSender<T> {
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Receiver { .. }")
-    }
-}
-
-/// Take a message if one is queued; used by every receive operation.
-fn take<T>(st: &mut State<T>, wake: &mut Wakeups<'_, Waker>) -> Option<Result<T, RecvError>> {
-    match st.items.pop_front() {
-        Some(t) => {
-            st.received += 1;
-            match st.cap {
-                Some(0) => wake.wake_all_in(SENDERS),
-                Some(_) => {
-                    wake.wake_one_in(SENDERS);
-                }
-                None => {}
-            }
-            Some(Ok(t))
-        }
-        None if st.senders == 0 => Some(Err(RecvError)),
-        None => None,
     }
 }
 
@@ -301,6 +269,31 @@ impl<T> Receiver<T> {
     /// assert!(rx.recv().is_err());
     /// ```
     pub fn recv(&self) -> Result<T, RecvError> {
+        let mut slot: Option<T> = None;
+        let slot: *mut Option<T> = &mut slot;
+        // A fiber that blocks in place may park in the hand-off record
+        // (module docs); anyone else waits in the list.
+        while park::blocks_in_place() {
+            let mut park_here = |st: &mut State<T>, list_is_empty: bool, waker: Waker| {
+                if list_is_empty && st.cap != Some(0) && st.handoff.is_none() {
+                    st.handoff = Some(HandOff { slot, waker });
+                    Ok(())
+                } else {
+                    Err(waker)
+                }
+            };
+            let got =
+                self.chan
+                    .wait_once_in_place(RECEIVERS, Wait::Recv, &mut take, &mut park_here);
+            if let Some(r) = got {
+                return r;
+            }
+            // SAFETY: `slot` lives in this frame; a sender writes it only
+            // while we are parked, before the wake that resumed us.
+            if let Some(t) = unsafe { (*slot).take() } {
+                return Ok(t);
+            }
+        }
         self.chan.wait_in(RECEIVERS, Wait::Recv, take)
     }
 
@@ -408,15 +401,6 @@ impl<T> Clone for Receiver<T> {
             chan: self.chan.clone(),
         }
     }
-}
-
-fn drop_sender<T>(chan: &Chan<T>) {
-    chan.update(|st, wake| {
-        st.senders -= 1;
-        if st.senders == 0 {
-            wake.wake_all_in(RECEIVERS);
-        }
-    });
 }
 
 impl<T> Drop for Sender<T> {

@@ -126,6 +126,14 @@ impl<W: Wake> Wakeups<'_, W> {
         self.wake_one_in(RECEIVERS)
     }
 
+    /// Wake `w`, a waker the state kept outside the lists (a hand-off,
+    /// channel.rs), with the others after the lock is released.
+    pub(crate) fn wake_kept(&mut self, w: W) {
+        if let Some(w) = w.claim() {
+            self.popped.push(w);
+        }
+    }
+
     /// Wake every waiter of list 0.
     pub(crate) fn wake_all(&mut self) {
         self.wake_all_in(RECEIVERS);
@@ -290,23 +298,16 @@ mod blocking {
             mut ready: impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
         ) -> R {
             loop {
-                let mut g = self.inner.lock();
-                let (r, popped) = g.run(&mut ready);
-                if let Some(r) = r {
-                    drop(g);
-                    popped.wake();
-                    return r;
-                }
                 if park::blocks_in_place() {
-                    let mut held = Some((g, popped));
-                    park::block_in_place(why, &mut |waker| {
-                        enqueue_and_unlock(&mut held, list, waker);
-                        Ok(())
-                    });
+                    let queue = &mut |_: &mut S, _: bool, waker| Err(waker);
+                    if let Some(r) = self.wait_once_in_place(list, why, &mut ready, queue) {
+                        return r;
+                    }
                     continue;
                 }
-                drop(g);
-                popped.wake();
+                if let Some(r) = self.update(&mut ready) {
+                    return r;
+                }
                 let mut out = None;
                 park::block(why, &mut |waker| {
                     self.register(list, waker, &mut ready, &mut out)
@@ -315,6 +316,41 @@ mod blocking {
                     return r;
                 }
             }
+        }
+
+        /// One round of a wait, for a fiber that checked
+        /// [`park::blocks_in_place`]: lock; if `ready` holds, return its
+        /// result; otherwise block holding the lock, and in the register
+        /// step offer the waker to `place(state, list_is_empty, waker)`,
+        /// which keeps it somewhere in the state (`Ok`: a hand-off, see
+        /// channel.rs) or gives it back to be queued in `list`; unlock.
+        /// `None` once woken: the caller checks again.
+        pub(crate) fn wait_once_in_place<R>(
+            &self,
+            list: usize,
+            why: Wait,
+            ready: &mut impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
+            place: &mut impl FnMut(&mut S, bool, Waker) -> Result<(), Waker>,
+        ) -> Option<R> {
+            let mut g = self.inner.lock();
+            let (r, popped) = g.run(ready);
+            if r.is_some() {
+                drop(g);
+                popped.wake();
+                return r;
+            }
+            let mut held = Some((g, popped));
+            park::block_in_place(why, &mut |waker| {
+                let (mut g, popped) = held.take().expect("a block registers once");
+                let Inner { state, waiters, .. } = &mut *g;
+                if let Err(waker) = place(state, waiters[list].is_empty(), waker) {
+                    g.enqueue(list, waker);
+                }
+                drop(g);
+                popped.wake();
+                Ok(())
+            });
+            None
         }
 
         /// Like [`wait_in`](Self::wait_in), but give up at `deadline`:
@@ -384,94 +420,4 @@ mod blocking {
 }
 
 #[cfg(all(test, loom))]
-mod tests {
-    use super::*;
-    use crate::loom::{Arc, Mutex as LoomMutex};
-    use loom::thread;
-
-    /// A waker that records who was woken.
-    struct Recorder(u32, Arc<LoomMutex<Vec<u32>>>);
-    impl Wake for Recorder {
-        fn wake(self) {
-            self.1.lock().push(self.0);
-        }
-    }
-
-    /// A waiter's register step (which the runtime runs only after the
-    /// fiber's context is saved) races a notifier that makes the condition
-    /// true: the waiter either sees the condition at registration or is
-    /// woken exactly once; never both, never neither.
-    #[test]
-    fn register_races_notify() {
-        loom::model(|| {
-            let q: Arc<WaitQueue<bool, Recorder>> = Arc::new(WaitQueue::new(false));
-            let woken = Arc::new(LoomMutex::new(Vec::new()));
-            let q2 = q.clone();
-            let notifier = thread::spawn(move || {
-                q2.update(|ready, w| {
-                    *ready = true;
-                    w.wake_all();
-                })
-            });
-            let mut out = None;
-            let registered = q
-                .register(
-                    RECEIVERS,
-                    Recorder(1, woken.clone()),
-                    &mut |ready: &mut bool, _: &mut Wakeups<'_, Recorder>| ready.then_some(()),
-                    &mut out,
-                )
-                .is_ok();
-            notifier.join().unwrap();
-            let woken = woken.lock().clone();
-            if registered {
-                assert_eq!(vec![1], woken);
-                assert!(out.is_none());
-            } else {
-                assert!(woken.is_empty());
-                assert_eq!(Some(()), out);
-            }
-        });
-    }
-
-    /// Two waiters, one permit handed out twice: each waiter gets through
-    /// exactly once (counting semaphore over the wait queue).
-    #[test]
-    fn two_waiters_two_permits() {
-        loom::model(|| {
-            let q: Arc<WaitQueue<u32, Recorder>> = Arc::new(WaitQueue::new(0));
-            let woken = Arc::new(LoomMutex::new(Vec::new()));
-            let mut took = 0;
-            let waiters: Vec<_> = (0..2)
-                .map(|i| {
-                    let (q, woken) = (q.clone(), woken.clone());
-                    thread::spawn(move || {
-                        let mut out = None;
-                        let mut take = |permits: &mut u32, _: &mut Wakeups<'_, Recorder>| {
-                            (*permits > 0).then(|| *permits -= 1)
-                        };
-                        q.register(RECEIVERS, Recorder(i, woken), &mut take, &mut out)
-                            .is_err()
-                    })
-                })
-                .collect();
-            for _ in 0..2 {
-                q.update(|permits, w| {
-                    *permits += 1;
-                    w.wake_one();
-                });
-            }
-            for h in waiters {
-                if h.join().unwrap() {
-                    took += 1;
-                }
-            }
-            // Every waiter that queued was woken (no lost wake-up), and the
-            // permits it will take on its retry are still there.
-            let woken = woken.lock().len() as u32;
-            let left = q.update(|permits, _| *permits);
-            assert_eq!(2 - took, woken);
-            assert_eq!(2 - took, left);
-        });
-    }
-}
+mod tests;
