@@ -203,6 +203,24 @@ unsafe impl<S: ?Sized + Send + Sync> Sync for Pooled<S> {}
 impl<S> Pooled<S> {
     /// `value` in a block of its own, with one reference.
     pub(crate) fn new(value: S) -> Pooled<S> {
+        Self::with_refs(value, 1)
+    }
+
+    /// `value` in a block of its own, with two references: `new` and a
+    /// `clone` without the clone's atomic add (a spawn's fiber and handle).
+    pub(crate) fn new_pair(value: S) -> (Pooled<S>, Pooled<S>) {
+        let first = Self::with_refs(value, 2);
+        let second = Pooled {
+            header: first.header,
+            value: first.value,
+            _owns: PhantomData,
+        };
+        (first, second)
+    }
+
+    /// `value` in a fresh block whose count starts at `refs`; the caller
+    /// makes that many `Pooled`s of it.
+    fn with_refs(value: S, refs: usize) -> Pooled<S> {
         let (layout, offset) = Layout::new::<Header>()
             .extend(Layout::new::<S>())
             .expect("a value of a sane size");
@@ -212,7 +230,7 @@ impl<S> Pooled<S> {
         // header at its start and the value at `offset` (Layout::extend).
         unsafe {
             header.write(Header {
-                refs: AtomicUsize::new(1),
+                refs: AtomicUsize::new(refs),
                 size: layout.size(),
                 align: layout.align(),
             });
@@ -327,6 +345,20 @@ mod tests {
         assert_eq!(c.header, first);
         drop(c);
         assert_eq!(drops.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_pair_is_two_references_to_one_value() {
+        let drops = AtomicUsize::new(0);
+        let (a, b) = Pooled::new_pair(CountsDrops(&drops, [5; 40]));
+        assert_eq!(a.header, b.header);
+        drop(b);
+        assert_eq!(drops.load(Ordering::Relaxed), 0);
+        assert_eq!(a.1[0], 5);
+        let c = a.clone();
+        drop(a);
+        drop(c);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -38,8 +38,8 @@ where
         None => None,
     };
     let name: Option<Arc<str>> = opts.name.map(Arc::from);
-    let spawned = Pooled::new(Spawned::new(f, done));
-    let entry = task::erase_entry(spawned.clone());
+    let (spawned, for_fiber) = Pooled::new_pair(Spawned::new(f, done));
+    let entry = task::erase_entry(for_fiber);
     // SAFETY: passed on from our caller.
     let id = unsafe { spawn_entry(shared, name.clone(), stack, entry, pin)? };
     // SAFETY: as above: the caller keeps what F and T borrow alive until
