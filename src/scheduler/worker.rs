@@ -162,7 +162,7 @@ pub(crate) struct Worker {
     /// context that runs next settles it (outgoing.rs, transition.rs).
     pub(super) outgoing: Outgoing<ptr::NonNull<Task>, Transition>,
     /// A fresh fiber a blocking fiber picked but left for the loop to
-    /// start, because it held a lock (transition.rs `next_direct`). Taken
+    /// start, because it held a lock (transition.rs `start`). Taken
     /// by the loop's next pick, right after it settled that fiber.
     pub(super) loop_next: Cell<Option<TaskRef>>,
     pub(super) stacks: RefCell<StackPool>,

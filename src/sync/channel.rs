@@ -282,9 +282,13 @@ impl<T> Receiver<T> {
                     Err(waker)
                 }
             };
-            let got =
-                self.chan
-                    .wait_once_in_place(RECEIVERS, Wait::Recv, &mut take, &mut park_here);
+            let got = self.chan.wait_once_in_place(
+                RECEIVERS,
+                Wait::Recv,
+                None,
+                &mut take,
+                &mut park_here,
+            );
             if let Some(r) = got {
                 return r;
             }

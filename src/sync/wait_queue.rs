@@ -262,7 +262,6 @@ impl<S, W: Wake> WaitQueue<S, W> {
 mod blocking {
     use super::*;
     use crate::scheduler::park::{self, Wait, Waker};
-    use crate::sync::spin_lock::SpinGuard;
 
     use std::time::Instant;
 
@@ -299,8 +298,9 @@ mod blocking {
         ) -> R {
             loop {
                 if park::blocks_in_place() {
-                    let queue = &mut |_: &mut S, _: bool, waker| Err(waker);
-                    if let Some(r) = self.wait_once_in_place(list, why, &mut ready, queue) {
+                    if let Some(r) =
+                        self.wait_once_in_place(list, why, None, &mut ready, &mut queue)
+                    {
                         return r;
                     }
                     continue;
@@ -320,15 +320,17 @@ mod blocking {
 
         /// One round of a wait, for a fiber that checked
         /// [`park::blocks_in_place`]: lock; if `ready` holds, return its
-        /// result; otherwise block holding the lock, and in the register
-        /// step offer the waker to `place(state, list_is_empty, waker)`,
-        /// which keeps it somewhere in the state (`Ok`: a hand-off, see
-        /// channel.rs) or gives it back to be queued in `list`; unlock.
+        /// result; otherwise block holding the lock (and also until
+        /// `deadline`, if given), and in the register step offer the waker
+        /// to `place(state, list_is_empty, waker)`, which keeps it
+        /// somewhere in the state (`Ok`: a hand-off, see channel.rs) or
+        /// gives it back to be queued in `list` ([`queue`]); unlock.
         /// `None` once woken: the caller checks again.
         pub(crate) fn wait_once_in_place<R>(
             &self,
             list: usize,
             why: Wait,
+            deadline: Option<Instant>,
             ready: &mut impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
             place: &mut impl FnMut(&mut S, bool, Waker) -> Result<(), Waker>,
         ) -> Option<R> {
@@ -339,8 +341,11 @@ mod blocking {
                 popped.wake();
                 return r;
             }
+            // The register step, on this thread right after the switch:
+            // the condition was checked under this very lock, so nobody
+            // can have changed it since.
             let mut held = Some((g, popped));
-            park::block_in_place(why, &mut |waker| {
+            let register = &mut |waker| {
                 let (mut g, popped) = held.take().expect("a block registers once");
                 let Inner { state, waiters, .. } = &mut *g;
                 if let Err(waker) = place(state, waiters[list].is_empty(), waker) {
@@ -349,7 +354,11 @@ mod blocking {
                 drop(g);
                 popped.wake();
                 Ok(())
-            });
+            };
+            match deadline {
+                None => park::block_in_place(why, register),
+                Some(deadline) => park::block_in_place_until(why, register, deadline),
+            }
             None
         }
 
@@ -364,28 +373,20 @@ mod blocking {
         ) -> Option<R> {
             loop {
                 // Read the clock before locking, to keep it out of the lock.
-                let expired = Instant::now() >= deadline;
-                let mut g = self.inner.lock();
-                let (r, popped) = g.run(&mut ready);
-                if r.is_some() || expired {
-                    drop(g);
-                    popped.wake();
-                    return r;
+                if Instant::now() >= deadline {
+                    return self.update(&mut ready);
                 }
                 if park::blocks_in_place() {
-                    let mut held = Some((g, popped));
-                    park::block_in_place_until(
-                        why,
-                        &mut |waker| {
-                            enqueue_and_unlock(&mut held, list, waker);
-                            Ok(())
-                        },
-                        deadline,
-                    );
+                    let got =
+                        self.wait_once_in_place(list, why, Some(deadline), &mut ready, &mut queue);
+                    if got.is_some() {
+                        return got;
+                    }
                     continue;
                 }
-                drop(g);
-                popped.wake();
+                if let Some(r) = self.update(&mut ready) {
+                    return Some(r);
+                }
                 let mut out = None;
                 park::block_until(
                     why,
@@ -399,23 +400,10 @@ mod blocking {
         }
     }
 
-    /// What a fiber that blocks with the lock held leaves for its register
-    /// step: the lock, and the waiters its last check popped.
-    type Held<'a, S> = (SpinGuard<'a, Inner<S, Waker>>, Popped<Waker>);
-
-    /// The register step of a fiber that blocked with the lock held
-    /// (step 2 and 3 of the module docs in one): its condition was checked
-    /// under this very lock, so nobody can have changed it since; queue
-    /// the waker, unlock, and wake what the check popped.
-    fn enqueue_and_unlock<S>(
-        held: &mut Option<Held<'_, S>>,
-        list: usize,
-        waker: Waker,
-    ) {
-        let (mut g, popped) = held.take().expect("a block registers once");
-        g.enqueue(list, waker);
-        drop(g);
-        popped.wake();
+    /// The `place` of [`WaitQueue::wait_once_in_place`] for a waiter that
+    /// keeps nothing in the state: its waker goes to the list.
+    pub(crate) fn queue<S>(_: &mut S, _: bool, waker: Waker) -> Result<(), Waker> {
+        Err(waker)
     }
 }
 
