@@ -172,7 +172,11 @@ unsafe fn give_back(block: NonNull<u8>, layout: Layout) {
                 let free = block.as_ptr().cast::<Free>();
                 // SAFETY: the block is ours, at least 64 bytes and 16-aligned:
                 // room for the link.
-                unsafe { free.write(Free { next: c.heads[class].get() }) };
+                unsafe {
+                    free.write(Free {
+                        next: c.heads[class].get(),
+                    })
+                };
                 c.heads[class].set(free);
                 c.counts[class].set(c.counts[class].get() + 1);
                 true
@@ -255,7 +259,10 @@ impl<S: ?Sized> Pooled<S> {
     /// `view` must return its argument with only its type changed (same
     /// address, the value's own vtable), and the caller must keep whatever
     /// the value borrows alive while any reference to it is used.
-    pub(crate) unsafe fn view<U: ?Sized>(self, view: impl FnOnce(*const S) -> *const U) -> Pooled<U> {
+    pub(crate) unsafe fn view<U: ?Sized>(
+        self,
+        view: impl FnOnce(*const S) -> *const U,
+    ) -> Pooled<U> {
         let this = core::mem::ManuallyDrop::new(self);
         let value = view(this.value.as_ptr());
         Pooled {
@@ -377,7 +384,8 @@ mod tests {
         let drops = AtomicUsize::new(0);
         let p = Pooled::new(CountsDrops(&drops, [0; 40]));
         // SAFETY: an unsizing coercion; `drops` outlives both.
-        let any: Pooled<dyn Send + Sync + '_> = unsafe { p.clone().view(|v| v as *const (dyn Send + Sync)) };
+        let any: Pooled<dyn Send + Sync + '_> =
+            unsafe { p.clone().view(|v| v as *const (dyn Send + Sync)) };
         drop(p);
         assert_eq!(drops.load(Ordering::Relaxed), 0);
         drop(any);
@@ -386,7 +394,9 @@ mod tests {
 
     #[test]
     fn a_thread_keeps_at_most_cached_blocks_per_class() {
-        let blocks: Vec<_> = (0..CACHED + 10).map(|i| Pooled::new([i as u8; 30])).collect();
+        let blocks: Vec<_> = (0..CACHED + 10)
+            .map(|i| Pooled::new([i as u8; 30]))
+            .collect();
         drop(blocks);
         // A header and 30 bytes: the 64-byte class.
         let kept = CACHE.with(|c| c.counts[0].get());

@@ -220,5 +220,8 @@ fn a_fiber_woken_by_a_busy_fiber_runs_elsewhere_meanwhile() {
         woken.join().unwrap();
         r
     });
-    assert!(ran_while_busy, "the woken fiber waited for its waker's 5 s of work");
+    assert!(
+        ran_while_busy,
+        "the woken fiber waited for its waker's 5 s of work"
+    );
 }

@@ -17,8 +17,8 @@ use crossbeam_utils::Backoff;
 use super::job::{JobFiber, JobRef};
 use super::run_next::RUN_NEXT_BUDGET;
 use super::run_queue::Steal;
-use super::task::{self, Entry};
 use super::task::TaskRef;
+use super::task::{self, Entry};
 use super::worker::Worker;
 use crate::loom::Ordering;
 use crate::pool::Pooled;
@@ -48,7 +48,10 @@ impl Worker {
     /// a fiber switching out then goes to the loop, which fires due timers
     /// and looks at the injector first (transition.rs).
     pub(super) fn loop_turn_due(&self) -> bool {
-        self.tick.get().wrapping_add(1).is_multiple_of(INJECTOR_EVERY)
+        self.tick
+            .get()
+            .wrapping_add(1)
+            .is_multiple_of(INJECTOR_EVERY)
     }
 
     /// Own queue, with a look at the injector every [`INJECTOR_EVERY`]

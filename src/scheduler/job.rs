@@ -25,7 +25,6 @@
 //! it), and whoever runs the job touches it for the last time when it
 //! completes the latch.
 
-
 use super::task::Entry;
 
 /// What to do with a job (see the module docs).

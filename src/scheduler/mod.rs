@@ -67,11 +67,11 @@ pub(crate) mod spare;
 #[cfg(not(loom))]
 pub(crate) mod suspend;
 #[cfg(not(loom))]
-mod transition;
-#[cfg(not(loom))]
 pub(crate) mod task;
 #[cfg(not(loom))]
 pub(crate) mod timers;
+#[cfg(not(loom))]
+mod transition;
 #[cfg(not(loom))]
 pub(crate) mod waker;
 #[cfg(not(loom))]

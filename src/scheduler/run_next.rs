@@ -55,9 +55,9 @@
 use core::ptr::{self, NonNull};
 use std::time::{Duration, Instant};
 
-use crate::loom::{AtomicPtr, AtomicU64, Ordering};
 #[cfg(not(loom))]
 use super::task::{Task, TaskRef};
+use crate::loom::{AtomicPtr, AtomicU64, Ordering};
 
 /// Most picks in a row from the slot while the run queue is not empty.
 pub(crate) const RUN_NEXT_BUDGET: u32 = 16;
@@ -155,7 +155,9 @@ impl RunNext {
     #[cold]
     pub(crate) fn steal(&self, switches: &AtomicU64) -> Option<TaskRef> {
         // SAFETY: as in `put`: the exchange moved the TaskRef to us.
-        self.0.steal(switches).map(|t| unsafe { TaskRef::from_raw(t) })
+        self.0
+            .steal(switches)
+            .map(|t| unsafe { TaskRef::from_raw(t) })
     }
 }
 

@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use super::current::{self, GoHome, current, in_fiber};
 use super::handoff;
-use super::transition::{go_home, suspend, suspend_on};
 use super::task::Wait;
+use super::transition::{go_home, suspend, suspend_on};
 use super::waker::Register;
 use super::worker::{Held, Transition, Worker};
 use crate::loom::Ordering;

@@ -79,7 +79,10 @@ pub(super) fn new_chan<T>(cap: Option<usize>) -> Arc<Chan<T>> {
 }
 
 /// Take a message if one is queued; used by every receive operation.
-pub(super) fn take<T>(st: &mut State<T>, wake: &mut Wakeups<'_, Waker>) -> Option<Result<T, RecvError>> {
+pub(super) fn take<T>(
+    st: &mut State<T>,
+    wake: &mut Wakeups<'_, Waker>,
+) -> Option<Result<T, RecvError>> {
     match st.items.pop_front() {
         Some(t) => {
             st.received += 1;
@@ -108,4 +111,3 @@ pub(super) fn drop_sender<T>(chan: &Chan<T>) {
         }
     });
 }
-
