@@ -12,14 +12,17 @@
 //!
 //! | step             | who                          | how                                  |
 //! |------------------|------------------------------|--------------------------------------|
-//! | [`RunNext::put`] | the owner (a fiber of it waking another) | `swap(task, AcqRel)`; an older fiber it displaces goes to the owner's woken queue |
+//! | [`RunNext::put`] | the owner (a fiber of it waking another) | empty (relaxed load): `store(task, Release)`; else `swap(task, AcqRel)`, and an older fiber it displaces goes to the owner's woken queue |
 //! | [`RunNext::take`] | the owner, at a pick (find.rs) | a relaxed load, then `swap(null, Acquire)` if non-null |
 //! | [`RunNext::steal`] | a searching thief, last       | see below: `compare_exchange(task, null, Acquire)` |
 //!
 //! Every transfer out of the slot is one atomic read-modify-write that
 //! replaces the pointer it returns, so each `TaskRef` leaves the slot
 //! exactly once (invariant 1 of `README.md`; the loom model below runs
-//! [`Slot`], the protocol over any pointer, with an owner and a thief). The Release half of `put`
+//! [`Slot`], the protocol over any pointer, with an owner and a thief).
+//! Transfers in need no read-modify-write when the slot is empty: only
+//! the owner ever makes it non-null, so once the owner reads null, the
+//! slot stays null until the owner's own store. The Release of `put`
 //! publishes the fiber's fields; the Acquire of `take`, of `steal` and of
 //! the displacing `put` make them visible to whoever resumes it.
 //!
@@ -85,6 +88,13 @@ impl<T> Default for Slot<T> {
 impl<T> Slot<T> {
     /// The owner: hand `item` to the slot; returns the one it displaces.
     pub(crate) fn put(&self, item: NonNull<T>) -> Option<NonNull<T>> {
+        // Only the owner makes the slot non-null; everyone else only
+        // empties it. So an empty slot stays empty until this store, and
+        // filling it needs no read-modify-write.
+        if self.slot.load(Ordering::Relaxed).is_null() {
+            self.slot.store(item.as_ptr(), Ordering::Release);
+            return None;
+        }
         NonNull::new(self.slot.swap(item.as_ptr(), Ordering::AcqRel))
     }
 
@@ -174,7 +184,9 @@ mod tests {
     /// Mutation tried: `Slot::take` as a load and a plain store of null
     /// instead of one swap: loom finds the execution where the thief's
     /// exchange and the owner's take both get the same item (the
-    /// assertion fails: one item twice, the other never).
+    /// assertion fails: one item twice, the other never). And `Slot::put`
+    /// storing without looking (no swap when the slot is full): the first
+    /// item is overwritten and lost (the assertion fails: `[2]`).
     #[test]
     fn each_fiber_leaves_the_slot_once() {
         loom::model(|| {
