@@ -225,3 +225,33 @@ fn a_fiber_woken_by_a_busy_fiber_runs_elsewhere_meanwhile() {
         "the woken fiber waited for its waker's 5 s of work"
     );
 }
+
+/// A fiber spawned by a fiber goes to its worker's run-next slot; when
+/// the spawner then computes without a switch point, another worker must
+/// take the new fiber from the slot while the spawner still computes.
+#[test]
+fn a_fiber_spawned_by_a_busy_fiber_runs_elsewhere_meanwhile() {
+    let rt = common::rt(2);
+    let ran_while_busy = rt.block_on(|| {
+        let busy = heddle::spawn(|| {
+            // Let the other worker run dry and sleep first.
+            std::thread::sleep(Duration::from_millis(50));
+            let ran = Arc::new(AtomicBool::new(false));
+            let r2 = ran.clone();
+            let child = heddle::spawn(move || r2.store(true, Ordering::SeqCst));
+            let start = Instant::now();
+            // No switch point: only another worker can run the child.
+            while !ran.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
+                std::hint::spin_loop();
+            }
+            let r = ran.load(Ordering::SeqCst);
+            child.join().unwrap();
+            r
+        });
+        busy.join().unwrap()
+    });
+    assert!(
+        ran_while_busy,
+        "the spawned fiber waited for its spawner's 5 s of work"
+    );
+}

@@ -1,7 +1,22 @@
 //! A worker's run-next slot: the fiber a running fiber of this worker just
-//! woke, run at the worker's next pick, so a pair of fibers that wake each
-//! other (a channel ping-pong, a join) stays on one worker instead of
-//! bouncing between two.
+//! woke or spawned, run at the worker's next pick, so a pair of fibers
+//! that wake each other (a channel ping-pong, a join) stays on one worker
+//! instead of bouncing between two, and a child its spawner joins at once
+//! runs there without a trip through the fresh deque (Go's `runnext` does
+//! the same for a new goroutine).
+//!
+//! # What goes in (`Worker::put_next_woken`, `Worker::put_next_fresh`)
+//!
+//! | put by                 | slot holds      | then                                              |
+//! |------------------------|-----------------|---------------------------------------------------|
+//! | a wake                 | anything        | the new fiber goes in; a displaced one goes back to its queue: fresh if a spawn put it there, else woken |
+//! | a spawn                | nothing, or a fresh fiber | the new fiber goes in; a displaced fresh one goes on top of `fresh`, so fresh fibers still start newest first |
+//! | a spawn                | a woken fiber   | the new fiber goes on top of `fresh`; the woken one keeps its turn |
+//!
+//! Which kind the slot holds is a `Cell` of the worker
+//! (`run_next_fresh`), written at every put and read only while the slot
+//! is non-empty; a thief that empties the slot leaves it stale, and the
+//! next put writes it again.
 //!
 //! # States
 //!
@@ -28,15 +43,17 @@
 //!
 //! # Who is woken
 //!
-//! Nobody, for a fiber put in the slot: its worker is running (the waker
-//! is one of its fibers) and switches to it at its next pick. Waking
+//! Nobody, for a woken fiber put in the slot: its worker is running (the
+//! waker is one of its fibers) and switches to it at its next pick. Waking
 //! another worker for it would cost a futex wake per message of a
 //! ping-pong pair and send the pair bouncing between workers. If the
 //! worker keeps running one fiber instead, the monitor (monitor.rs) sees
 //! it at its next look, a tick later (half the time slice, 5 ms by
 //! default), and wakes a worker through the sleep protocol; that worker's
 //! search steals the fiber after the grace period below. A fiber displaced
-//! into the woken queue is posted as usual (`notify_work`).
+//! into a queue is posted as usual (`notify_work`), and so is every
+//! spawn, as a push to `fresh` was: a spawner that computes on finds its
+//! child taken by a woken worker after the grace period.
 //!
 //! # The thieves' grace period
 //!
@@ -53,7 +70,8 @@
 //! row while its run queue holds anything; the next pick goes by the run
 //! queue's table (run_queue.rs). So every bound stated there, in picks,
 //! grows by a factor of at most `RUN_NEXT_BUDGET + 1`; a fiber displaced
-//! from the slot is a woken fiber like any other.
+//! from the slot is a woken or a fresh fiber like any other, and a fresh
+//! one goes on top of `fresh`, where it is newer than every fiber there.
 
 use core::ptr::{self, NonNull};
 use std::time::{Duration, Instant};

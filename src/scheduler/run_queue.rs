@@ -77,7 +77,10 @@
 //! are any; so the bounds hold for them too, with those factors. Ahead of
 //! all of these, the worker's run-next slot (run_next.rs) takes at most
 //! `RUN_NEXT_BUDGET` picks in a row while anything here waits, which
-//! multiplies every bound by at most `RUN_NEXT_BUDGET + 1`.
+//! multiplies every bound by at most `RUN_NEXT_BUDGET + 1`. The newest
+//! fresh fiber usually waits there, not on top of `fresh`: a spawn puts
+//! it in the slot and pushes the fresh fiber it displaces onto `fresh`
+//! (run_next.rs), so the order in which fresh fibers start is the same.
 //!
 //! # Hand-off rule
 //!

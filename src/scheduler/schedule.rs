@@ -3,7 +3,7 @@
 //!
 //! | who makes it runnable            | where it goes                                  |
 //! |----------------------------------|------------------------------------------------|
-//! | a worker of its runtime          | that worker's queue (fresh or woken, run_queue.rs) |
+//! | a worker of its runtime          | that worker's run-next slot (run_next.rs); a fiber displaced from it, or a new one behind a woken one, to its queue (fresh or woken, run_queue.rs) |
 //! | anyone else                      | the runtime's injector, and a sleeping worker is woken (sleep.rs) |
 //! | anyone, for a pinned fiber       | its worker's pinned inbox, and that worker is woken |
 //!
@@ -137,11 +137,10 @@ pub(crate) fn schedule(task: TaskRef) {
         }
         None => {
             // Woken by a fiber of this worker: it runs next here, and a
-            // fiber it displaces joins the woken queue. No worker is woken
+            // fiber it displaces goes back to its queue. No worker is woken
             // for the slot: this one switches to it at its next pick, or
             // the monitor wakes one a tick later (run_next.rs).
-            if let Some(older) = w.run_next().put(task) {
-                w.queue.push_woken(older);
+            if w.put_next_woken(task) {
                 shared.sleep.notify_work_from_worker();
             }
         }
@@ -172,15 +171,17 @@ fn hold_runtime(shared: &Shared) -> Arc<Shared> {
     }
 }
 
-/// Queue a new fiber: onto `worker`'s queue when spawned inside a worker of
-/// the same runtime (`local_worker(shared)`), otherwise onto the injector.
+/// Queue a new fiber: into `worker`'s run-next slot or onto its fresh
+/// queue when spawned inside a worker of the same runtime
+/// (`local_worker(shared)`, see `Worker::put_next_fresh`), otherwise onto
+/// the injector.
 #[inline]
 pub(crate) fn push_new(shared: &Shared, worker: Option<&Worker>, task: TaskRef) {
     // SAFETY: the task was just made and is ours.
     let pinned = unsafe { (*task.as_ptr()).pinned } != UNPINNED;
     match worker {
         Some(w) if !pinned => {
-            w.queue.push_fresh(task);
+            w.put_next_fresh(task);
             shared.sleep.notify_work_from_worker();
         }
         Some(w) => push_new_pinned(w, task),

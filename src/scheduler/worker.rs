@@ -177,6 +177,10 @@ pub(crate) struct Worker {
     pub(super) tick: Cell<u32>,
     /// Picks from the run-next slot in a row (run_next.rs).
     pub(super) run_next_streak: Cell<u32>,
+    /// Whether the fiber this worker last put in its run-next slot was a
+    /// fresh one (spawned, not started) rather than a woken one. Read
+    /// only while the slot is non-empty, when that fiber is still there.
+    run_next_fresh: Cell<bool>,
     pub(super) rng: Cell<u64>,
 }
 
@@ -225,6 +229,7 @@ impl Worker {
             pinned_live: Cell::new(0),
             tick: Cell::new(0),
             run_next_streak: Cell::new(0),
+            run_next_fresh: Cell::new(false),
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
             ),
@@ -304,6 +309,36 @@ impl Worker {
     /// This worker's run-next slot (run_next.rs).
     pub(crate) fn run_next(&self) -> &RunNext {
         &self.shared.run_next[self.index]
+    }
+
+    /// A fiber of this worker woke `task`: it runs next here. A fiber it
+    /// displaces from the slot goes back to the queue it came for (woken
+    /// or fresh). Returns whether one was displaced (queued work that
+    /// others may take).
+    pub(crate) fn put_next_woken(&self, task: TaskRef) -> bool {
+        let displaced = self.run_next().put(task);
+        let fresh = self.run_next_fresh.replace(false);
+        match displaced {
+            Some(older) if fresh => self.queue.push_fresh(older),
+            Some(older) => self.queue.push_woken(older),
+            None => return false,
+        }
+        true
+    }
+
+    /// A fiber of this worker spawned `task`: newest first, it runs next
+    /// here, unless a woken fiber holds the slot; then it goes on top of
+    /// `fresh`. A fresh fiber it displaces goes on top of `fresh`, below
+    /// it, so fresh fibers still start newest first (run_queue.rs).
+    pub(crate) fn put_next_fresh(&self, task: TaskRef) {
+        if !self.run_next().is_empty() && !self.run_next_fresh.get() {
+            self.queue.push_fresh(task);
+            return;
+        }
+        self.run_next_fresh.set(true);
+        if let Some(older) = self.run_next().put(task) {
+            self.queue.push_fresh(older);
+        }
     }
 
     /// A retired task's box to reuse, if this worker has one.
