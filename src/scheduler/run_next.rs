@@ -27,9 +27,9 @@
 //!
 //! | step             | who                          | how                                  |
 //! |------------------|------------------------------|--------------------------------------|
-//! | [`RunNext::put`] | the owner (a fiber of it waking another) | empty (relaxed load): `store(task, Release)`; else `swap(task, AcqRel)`, and an older fiber it displaces goes to the owner's woken queue |
-//! | [`RunNext::take`] | the owner, at a pick (find.rs) | a relaxed load, then `swap(null, Acquire)` if non-null |
-//! | [`RunNext::steal`] | a searching thief, last       | see below: `compare_exchange(task, null, Acquire)` |
+//! | [`RunNext::put`] | the owner (a fiber of it waking or spawning another) | empty (relaxed load): `store(task, Release)`; else `swap(task, AcqRel)`, and an older fiber it displaces goes back to the owner's queues (one worker: a plain store) |
+//! | [`RunNext::take`] | the owner, at a pick (find.rs) | a relaxed load, then `swap(null, Acquire)` if non-null (one worker: a plain store) |
+//! | [`RunNext::steal`] | a searching thief, last (never with one worker) | see below: `compare_exchange(task, null, Acquire)` |
 //!
 //! Every transfer out of the slot is one atomic read-modify-write that
 //! replaces the pointer it returns, so each `TaskRef` leaves the slot
@@ -37,7 +37,9 @@
 //! [`Slot`], the protocol over any pointer, with an owner and a thief).
 //! Transfers in need no read-modify-write when the slot is empty: only
 //! the owner ever makes it non-null, so once the owner reads null, the
-//! slot stays null until the owner's own store. The Release of `put`
+//! slot stays null until the owner's own store. In a runtime of one
+//! worker there are no thieves, and the owner's displacing `put` and its
+//! `take` are a plain load and store too (`Slot::thieves`). The Release of `put`
 //! publishes the fiber's fields; the Acquire of `take`, of `steal` and of
 //! the displacing `put` make them visible to whoever resumes it.
 //!
@@ -93,25 +95,34 @@ pub(crate) const GRACE: Duration = Duration::from_micros(3);
 #[derive(Debug)]
 pub(crate) struct Slot<T> {
     slot: AtomicPtr<T>,
-}
-
-impl<T> Default for Slot<T> {
-    fn default() -> Self {
-        Slot {
-            slot: AtomicPtr::new(ptr::null_mut()),
-        }
-    }
+    /// Whether anyone but the owner may take from the slot: false in a
+    /// runtime of one worker, which has no thieves, so its owner moves
+    /// items in and out with plain loads and stores.
+    thieves: bool,
 }
 
 impl<T> Slot<T> {
+    pub(crate) fn new(thieves: bool) -> Self {
+        Slot {
+            slot: AtomicPtr::new(ptr::null_mut()),
+            thieves,
+        }
+    }
+
     /// The owner: hand `item` to the slot; returns the one it displaces.
+    #[inline]
     pub(crate) fn put(&self, item: NonNull<T>) -> Option<NonNull<T>> {
         // Only the owner makes the slot non-null; everyone else only
         // empties it. So an empty slot stays empty until this store, and
         // filling it needs no read-modify-write.
-        if self.slot.load(Ordering::Relaxed).is_null() {
+        let held = self.slot.load(Ordering::Relaxed);
+        if held.is_null() {
             self.slot.store(item.as_ptr(), Ordering::Release);
             return None;
+        }
+        if !self.thieves {
+            self.slot.store(item.as_ptr(), Ordering::Relaxed);
+            return NonNull::new(held);
         }
         NonNull::new(self.slot.swap(item.as_ptr(), Ordering::AcqRel))
     }
@@ -119,8 +130,13 @@ impl<T> Slot<T> {
     /// The owner: take the item, if any.
     #[inline]
     pub(crate) fn take(&self) -> Option<NonNull<T>> {
-        if self.slot.load(Ordering::Relaxed).is_null() {
+        let held = self.slot.load(Ordering::Relaxed);
+        if held.is_null() {
             return None;
+        }
+        if !self.thieves {
+            self.slot.store(ptr::null_mut(), Ordering::Relaxed);
+            return NonNull::new(held);
         }
         NonNull::new(self.slot.swap(ptr::null_mut(), Ordering::Acquire))
     }
@@ -133,6 +149,7 @@ impl<T> Slot<T> {
     /// A thief: take the item if the owner, whose switch counter is
     /// `switches`, has not switched for [`GRACE`] (module docs).
     pub(crate) fn steal(&self, switches: &AtomicU64) -> Option<NonNull<T>> {
+        assert!(self.thieves, "a thief at a slot made for its owner alone");
         let seen = self.slot.load(Ordering::Relaxed);
         if seen.is_null() {
             return None;
@@ -154,11 +171,16 @@ impl<T> Slot<T> {
 
 /// A worker's slot of fibers: [`Slot`] holding `TaskRef`s.
 #[cfg(not(loom))]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RunNext(Slot<Task>);
 
 #[cfg(not(loom))]
 impl RunNext {
+    /// The slot of one of `workers` workers (see [`Slot::thieves`]).
+    pub(crate) fn new(workers: usize) -> Self {
+        RunNext(Slot::new(workers > 1))
+    }
+
     /// The owner: make `task` the next to run; returns the fiber it
     /// displaces, for the owner's woken queue.
     pub(crate) fn put(&self, task: TaskRef) -> Option<TaskRef> {
@@ -208,7 +230,7 @@ mod tests {
     #[test]
     fn each_fiber_leaves_the_slot_once() {
         loom::model(|| {
-            let slot = Arc::new(Slot::<u32>::default());
+            let slot = Arc::new(Slot::<u32>::new(true));
             let switches = Arc::new(AtomicU64::new(0));
             let a = NonNull::from(Box::leak(Box::new(1u32)));
             let b = NonNull::from(Box::leak(Box::new(2u32)));
@@ -232,5 +254,33 @@ mod tests {
                 drop(unsafe { Box::from_raw(p.as_ptr()) });
             }
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod owner_alone_tests {
+    use super::*;
+
+    /// A slot without thieves (one worker) moves items with plain stores:
+    /// a put into a full slot hands back the one it displaces, and a take
+    /// empties it.
+    #[test]
+    fn a_slot_without_thieves_hands_back_what_it_displaces() {
+        let slot = Slot::<u32>::new(false);
+        let (mut a, mut b) = (1u32, 2u32);
+        let (pa, pb) = (NonNull::from(&mut a), NonNull::from(&mut b));
+        assert_eq!(slot.put(pa), None);
+        assert_eq!(slot.put(pb), Some(pa));
+        assert!(!slot.is_empty());
+        assert_eq!(slot.take(), Some(pb));
+        assert_eq!(slot.take(), None);
+        assert!(slot.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "a thief at a slot made for its owner alone")]
+    fn a_thief_at_a_slot_without_thieves_is_a_bug() {
+        let slot = Slot::<u32>::new(false);
+        let _ = slot.steal(&AtomicU64::new(0));
     }
 }

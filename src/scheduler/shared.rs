@@ -70,7 +70,9 @@ impl Shared {
         Shared {
             injector,
             pinned: (0..workers).map(|_| Injector::new()).collect(),
-            run_next: (0..workers).map(|_| CachePadded::default()).collect(),
+            run_next: (0..workers)
+                .map(|_| CachePadded::new(RunNext::new(workers)))
+                .collect(),
             sleep: Sleep::new(workers),
             timers: Timers::new(workers),
             drivers: Drivers::new(max_blocking_threads),
