@@ -226,9 +226,9 @@ fn a_fiber_woken_by_a_busy_fiber_runs_elsewhere_meanwhile() {
     );
 }
 
-/// A fiber spawned by a fiber goes to its worker's run-next slot; when
-/// the spawner then computes without a switch point, another worker must
-/// take the new fiber from the slot while the spawner still computes.
+/// A fiber spawned by a fiber that then computes without a switch point
+/// must start on another worker while the spawner still computes (spawns
+/// go where other workers can take them at once; run_next.rs).
 #[test]
 fn a_fiber_spawned_by_a_busy_fiber_runs_elsewhere_meanwhile() {
     let rt = common::rt(2);

@@ -1,22 +1,29 @@
 //! A worker's run-next slot: the fiber a running fiber of this worker just
-//! woke or spawned, run at the worker's next pick, so a pair of fibers
-//! that wake each other (a channel ping-pong, a join) stays on one worker
-//! instead of bouncing between two, and a child its spawner joins at once
-//! runs there without a trip through the fresh deque (Go's `runnext` does
-//! the same for a new goroutine).
+//! woke, run at the worker's next pick, so a pair of fibers that wake each
+//! other (a channel ping-pong, a join) stays on one worker instead of
+//! bouncing between two. On a runtime of one worker, the fiber a running
+//! fiber just spawned goes there too, so a child its spawner joins at
+//! once runs without a trip through the fresh deque.
 //!
-//! # What goes in (`Worker::put_next_woken`, `Worker::put_next_fresh`)
+//! # What goes in (`Worker::put_next_woken`, `Worker::push_spawned`)
 //!
 //! | put by                 | slot holds      | then                                              |
 //! |------------------------|-----------------|---------------------------------------------------|
 //! | a wake                 | anything        | the new fiber goes in; a displaced one goes back to its queue: fresh if a spawn put it there, else woken |
-//! | a spawn                | nothing, or a fresh fiber | the new fiber goes in; a displaced fresh one goes on top of `fresh`, so fresh fibers still start newest first |
-//! | a spawn                | a woken fiber   | the new fiber goes on top of `fresh`; the woken one keeps its turn |
+//! | a spawn, one worker    | nothing, or a fresh fiber | the new fiber goes in; a displaced fresh one goes on top of `fresh`, so fresh fibers still start newest first |
+//! | a spawn, one worker    | a woken fiber   | the new fiber goes on top of `fresh`; the woken one keeps its turn |
+//! | a spawn, more workers  | anything        | the new fiber goes on top of `fresh`, where others may take it at once |
+//!
+//! Why spawns use the slot only without other workers: a spawn asks for
+//! parallelism, and a fiber in the slot is out of thieves' reach for the
+//! grace period below, while displacing one costs an atomic swap per
+//! spawn. A fan-out of ten spawns per node (the 1M-fiber skynet) ran
+//! about 5% slower on 2 workers with spawns in the slot; on one worker the
+//! slot is plain loads and stores (below) and saves the deque's fenced pop.
 //!
 //! Which kind the slot holds is a `Cell` of the worker
 //! (`run_next_fresh`), written at every put and read only while the slot
-//! is non-empty; a thief that empties the slot leaves it stale, and the
-//! next put writes it again.
+//! is non-empty.
 //!
 //! # States
 //!
@@ -53,9 +60,7 @@
 //! it at its next look, a tick later (half the time slice, 5 ms by
 //! default), and wakes a worker through the sleep protocol; that worker's
 //! search steals the fiber after the grace period below. A fiber displaced
-//! into a queue is posted as usual (`notify_work`), and so is every
-//! spawn, as a push to `fresh` was: a spawner that computes on finds its
-//! child taken by a woken worker after the grace period.
+//! into a queue is posted as usual (`notify_work`).
 //!
 //! # The thieves' grace period
 //!
@@ -199,6 +204,11 @@ impl RunNext {
     /// Whether the slot holds a fiber (a hint: it may change at once).
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether other workers may steal from this slot (see `Slot::thieves`).
+    pub(crate) fn has_thieves(&self) -> bool {
+        self.0.thieves
     }
 
     /// A thief: see [`Slot::steal`].

@@ -77,10 +77,11 @@
 //! are any; so the bounds hold for them too, with those factors. Ahead of
 //! all of these, the worker's run-next slot (run_next.rs) takes at most
 //! `RUN_NEXT_BUDGET` picks in a row while anything here waits, which
-//! multiplies every bound by at most `RUN_NEXT_BUDGET + 1`. The newest
-//! fresh fiber usually waits there, not on top of `fresh`: a spawn puts
-//! it in the slot and pushes the fresh fiber it displaces onto `fresh`
-//! (run_next.rs), so the order in which fresh fibers start is the same.
+//! multiplies every bound by at most `RUN_NEXT_BUDGET + 1`. On a runtime
+//! of one worker the newest fresh fiber usually waits there, not on top
+//! of `fresh`: a spawn puts it in the slot and pushes the fresh fiber it
+//! displaces onto `fresh` (run_next.rs), so fresh fibers start in the same
+//! order.
 //!
 //! # Hand-off rule
 //!

@@ -3,7 +3,7 @@
 //!
 //! | who makes it runnable            | where it goes                                  |
 //! |----------------------------------|------------------------------------------------|
-//! | a worker of its runtime          | that worker's run-next slot (run_next.rs); a fiber displaced from it, or a new one behind a woken one, to its queue (fresh or woken, run_queue.rs) |
+//! | a worker of its runtime          | woken: that worker's run-next slot (run_next.rs), and a fiber it displaces to its queue; new: the worker's fresh queue (run_queue.rs), or with one worker the slot as for a woken one |
 //! | anyone else                      | the runtime's injector, and a sleeping worker is woken (sleep.rs) |
 //! | anyone, for a pinned fiber       | its worker's pinned inbox, and that worker is woken |
 //!
@@ -171,17 +171,17 @@ fn hold_runtime(shared: &Shared) -> Arc<Shared> {
     }
 }
 
-/// Queue a new fiber: into `worker`'s run-next slot or onto its fresh
-/// queue when spawned inside a worker of the same runtime
-/// (`local_worker(shared)`, see `Worker::put_next_fresh`), otherwise onto
-/// the injector.
+/// Queue a new fiber: onto `worker`'s fresh queue (or, on a runtime of
+/// one worker, into its run-next slot: `Worker::push_spawned`) when
+/// spawned inside a worker of the same runtime (`local_worker(shared)`),
+/// otherwise onto the injector.
 #[inline]
 pub(crate) fn push_new(shared: &Shared, worker: Option<&Worker>, task: TaskRef) {
     // SAFETY: the task was just made and is ours.
     let pinned = unsafe { (*task.as_ptr()).pinned } != UNPINNED;
     match worker {
         Some(w) if !pinned => {
-            w.put_next_fresh(task);
+            w.push_spawned(task);
             shared.sleep.notify_work_from_worker();
         }
         Some(w) => push_new_pinned(w, task),

@@ -326,17 +326,21 @@ impl Worker {
         true
     }
 
-    /// A fiber of this worker spawned `task`: newest first, it runs next
-    /// here, unless a woken fiber holds the slot; then it goes on top of
-    /// `fresh`. A fresh fiber it displaces goes on top of `fresh`, below
-    /// it, so fresh fibers still start newest first (run_queue.rs).
-    pub(crate) fn put_next_fresh(&self, task: TaskRef) {
-        if !self.run_next().is_empty() && !self.run_next_fresh.get() {
+    /// A fiber of this worker spawned `task`. With other workers about, it
+    /// goes on top of `fresh`, where they may take it at once. A runtime
+    /// of one worker has nobody to share it with, and it runs next here:
+    /// into the run-next slot, unless a woken fiber holds it (then on top
+    /// of `fresh`); a fresh fiber it displaces goes on top of `fresh`,
+    /// below it, so fresh fibers start newest first either way
+    /// (run_queue.rs).
+    pub(crate) fn push_spawned(&self, task: TaskRef) {
+        let slot = self.run_next();
+        if slot.has_thieves() || !slot.is_empty() && !self.run_next_fresh.get() {
             self.queue.push_fresh(task);
             return;
         }
         self.run_next_fresh.set(true);
-        if let Some(older) = self.run_next().put(task) {
+        if let Some(older) = slot.put(task) {
             self.queue.push_fresh(older);
         }
     }
