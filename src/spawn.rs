@@ -102,9 +102,9 @@ where
     ///
     /// # Safety
     ///
-    /// Whatever F and T borrow must outlive every use of the returned Arc
-    /// (spawn's `'static` bounds, or a scope that drains its packets before
-    /// it returns).
+    /// Whatever F and T borrow must outlive every use of the returned
+    /// reference (spawn's `'static` bounds, or a scope that drains its
+    /// packets before it returns).
     pub(crate) unsafe fn erase<'a>(this: Pooled<Self>) -> Pooled<dyn ResultSlot<T>>
     where
         F: 'a,

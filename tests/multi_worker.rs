@@ -189,6 +189,16 @@ fn two_busy_fibers_posted_together_both_start_under_load() {
     assert_eq!(late, None, "a ready fiber waited 2 s for an idle worker");
 }
 
+/// Spin without a switch point until `flag` is set, for at most 5 s;
+/// returns whether it was set.
+fn spin_until_set(flag: &AtomicBool) -> bool {
+    let start = Instant::now();
+    while !flag.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
+        std::hint::spin_loop();
+    }
+    flag.load(Ordering::SeqCst)
+}
+
 /// A fiber woken by a fiber that then computes without a switch point
 /// waits in its worker's run-next slot; the monitor must wake another
 /// worker to take it, while the waker still computes.
@@ -209,12 +219,8 @@ fn a_fiber_woken_by_a_busy_fiber_runs_elsewhere_meanwhile() {
             // Hold this worker while the other one runs dry and sleeps.
             std::thread::sleep(Duration::from_millis(50));
             tx.send(()).unwrap(); // into this worker's run-next slot
-            let start = Instant::now();
             // No switch point: only another worker can run it.
-            while !ran.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
-                std::hint::spin_loop();
-            }
-            ran.load(Ordering::SeqCst)
+            spin_until_set(&ran)
         });
         let r = busy.join().unwrap();
         woken.join().unwrap();
@@ -239,12 +245,8 @@ fn a_fiber_spawned_by_a_busy_fiber_runs_elsewhere_meanwhile() {
             let ran = Arc::new(AtomicBool::new(false));
             let r2 = ran.clone();
             let child = heddle::spawn(move || r2.store(true, Ordering::SeqCst));
-            let start = Instant::now();
             // No switch point: only another worker can run the child.
-            while !ran.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
-                std::hint::spin_loop();
-            }
-            let r = ran.load(Ordering::SeqCst);
+            let r = spin_until_set(&ran);
             child.join().unwrap();
             r
         });

@@ -242,7 +242,7 @@ impl<S, W: Wake> WaitQueue<S, W> {
         // running elsewhere (park.rs).
         let (r, popped) = {
             let mut g = self.inner.lock();
-            match g.run(|state, wake| ready(state, wake)) {
+            match g.run(ready) {
                 (Some(r), popped) => {
                     *out = Some(r);
                     (Err(waker), popped)
