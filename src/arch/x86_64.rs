@@ -12,7 +12,7 @@
 //!   `ret`. Kept only so the `switch` benchmark can show why [`switch`] is
 //!   neither.
 //! - [`init_stack`]: lay out a fresh stack so that the first [`switch`] into
-//!   it lands in [`trampoline`], which calls the entry function.
+//!   it lands in [`trampoline`], which jumps to the entry function.
 //!
 //! # Saved frame
 //!
@@ -60,8 +60,8 @@
 //!
 //! ```text
 //!  top (16-byte aligned) ->  +--------------------+
-//!                   top - 8  | 0                  |  padding; keeps alignment
-//!                   top - 16 | 0                  |  and ends backtraces
+//!                   top - 8  | 0                  |  padding; keeps
+//!                   top - 16 | 0                  |  alignment
 //!                   top - 24 | &trampoline        |  "return address"
 //!                   top - 32 | rbp = 0            |
 //!                   top - 40 | rbx = entry fn     |
@@ -74,9 +74,22 @@
 //! ```
 //!
 //! When [`switch`] first resumes it, `pop rcx` takes `&trampoline` and leaves
-//! rsp at `top - 16`, which is 16-byte aligned. The trampoline then does
-//! `call rbx`, so the entry function starts with `rsp % 16 == 8`, exactly as
-//! after any ordinary `call` (the ABI's alignment rule).
+//! rsp at `top - 16`, which is 16-byte aligned. The trampoline then pushes a
+//! zero "return address" and *jumps* to rbx, so the entry function starts
+//! with `rsp % 16 == 8`, exactly as after any ordinary `call` (the ABI's
+//! alignment rule), and an unwinder finds a null return address there: the
+//! end of the fiber's backtrace.
+//!
+//! ```text
+//!  top - 16 | 0 (padding)        |
+//!  top - 24 | 0 (pushed)         |  the entry function's "return address"
+//!           +--------------------+ <- rsp at the entry function's first instruction
+//! ```
+//!
+//! Jumping rather than calling leaves no return-stack entry behind (next
+//! section): the entry function never returns, and a fiber's last switch
+//! away (`scheduler/transition.rs`, `task_main`) is made with nothing of
+//! the fiber's own on the return-stack buffer.
 //!
 //! # Entering without `call`, leaving without `ret`
 //!
@@ -94,7 +107,14 @@
 //! address (the label right after it) exactly where a `call` would, so the
 //! saved frame is the same, but no RSB entry is made; the body leaves with
 //! an indirect `jmp`. A fiber that yields to another fiber that yielded
-//! runs with every branch predicted. `benches/switch.rs` measures the three
+//! runs with every branch predicted.
+//!
+//! The same rule holds for the RSB as a whole: what the resumed context's
+//! `ret`s find there is whatever the context that switched away left. A
+//! fresh fiber's entry is jumped to ([`trampoline`]) and a finishing fiber
+//! switches away from its entry function's own frame, with its calls all
+//! returned, so the fiber that resumes next (its joiner, typically) finds
+//! its own return addresses, as it left them, on top. `benches/switch.rs` measures the three
 //! forms, and the runtime's `yield` bench the difference they make
 //! (figures in `BENCHMARKS.md`).
 
@@ -260,11 +280,12 @@ pub(crate) unsafe extern "sysv64" fn switch_ret(save: *mut *mut u8, to: *mut u8)
 /// First code a fresh context runs: [`switch`] "returns" here.
 ///
 /// Register contract: rbx = the [`EntryFn`], r12 = its argument, rsp 16-byte
-/// aligned (both set up by [`init_stack`]). The entry function never returns;
-/// `ud2` traps if it ever did.
+/// aligned (both set up by [`init_stack`]). Pushes a null return address and
+/// jumps to the entry function, which never returns (see the module docs:
+/// no return-stack entry is made, and backtraces end at the entry).
 #[unsafe(naked)]
 unsafe extern "sysv64" fn trampoline() -> ! {
-    naked_asm!("mov rdi, r12", "call rbx", "ud2")
+    naked_asm!("mov rdi, r12", "push 0", "jmp rbx")
 }
 
 /// Default MXCSR: all exceptions masked, round to nearest (SysV ABI).

@@ -81,6 +81,18 @@ pub(super) fn suspend(transition: Transition) {
 /// (one thread-local read less on the yield path). `w` must not be used
 /// by the caller after this returns: the fiber may resume elsewhere.
 pub(super) fn suspend_on(w: &Worker, transition: Transition) {
+    switch_out(w, transition);
+}
+
+/// The body of [`suspend_on`], inlined into it and into `task_main`: a
+/// finishing fiber switches away from its entry's own frame, so it leaves
+/// no return address of its own on the CPU's return-stack buffer, and the
+/// fiber resumed next (its joiner, typically) returns up its own call
+/// chain with every `ret` predicted (see `arch`, "Entering without
+/// `call`"). Through a call to `suspend_on`, that call's entry mispredicts
+/// the first `ret` of whoever resumes.
+#[inline(always)]
+fn switch_out(w: &Worker, transition: Transition) {
     // SAFETY: everything read through `w` is read before the switch.
     unsafe {
         let task = w
@@ -326,7 +338,10 @@ unsafe extern "sysv64" fn task_main(arg: *mut u8) -> ! {
     if current::detached().is_some() {
         go_home(GoHome::Finished);
     } else {
-        suspend(Transition::Finished);
+        let w = current();
+        // SAFETY: attached (not detached), so `w` is this thread's live
+        // Worker. Inline, not through `suspend`: see `switch_out`.
+        switch_out(unsafe { &*w }, Transition::Finished);
     }
     // A finished fiber is never resumed.
     std::process::abort();
