@@ -22,7 +22,12 @@
 //!
 //! As `Arc`: a clone adds one with a relaxed `fetch_add`; a drop takes one
 //! away with a release `fetch_sub`, and the one that takes the last drops
-//! the value after an acquire fence, then frees the block.
+//! the value after an acquire fence, then frees the block. A holder that
+//! sees a count of 1 with an acquire load is the last one and frees at
+//! once, with no locked instruction: every other holder's decrement is
+//! ordered before that load, and a reference held alone cannot be cloned
+//! by anyone else (the test `Arc::get_mut` makes). That is the common case
+//! for a joined fiber's handle, whose fiber dropped its reference first.
 //!
 //! # Caches
 //!
@@ -302,12 +307,21 @@ impl<S: ?Sized> Drop for Pooled<S> {
     fn drop(&mut self) {
         // SAFETY: the block lives while we hold a reference.
         let header = unsafe { &*self.header.as_ptr() };
-        if header.refs.fetch_sub(1, Ordering::Release) != 1 {
-            return;
+        // The last holder frees with no read-modify-write (a locked
+        // instruction): a count of 1 seen by an acquire load means every
+        // other holder's release decrement is done and ordered before us,
+        // and nobody can clone the reference we alone hold. A joined
+        // fiber's handle is the common case: the fiber dropped its
+        // reference before its joiner resumed.
+        if header.refs.load(Ordering::Acquire) != 1 {
+            if header.refs.fetch_sub(1, Ordering::Release) != 1 {
+                return;
+            }
+            // Every other holder's use of the value happens before its
+            // release decrement, which this acquire fence orders before
+            // the drop.
+            fence(Ordering::Acquire);
         }
-        // Every other holder's use of the value happens before its release
-        // decrement, which this acquire fence orders before the drop.
-        fence(Ordering::Acquire);
         let layout = Layout::from_size_align(header.size, header.align).expect("a valid layout");
         // SAFETY: we held the last reference: nobody else uses the value or
         // the block. The value was written by `new` and not dropped since.
@@ -366,6 +380,30 @@ mod tests {
         drop(a);
         drop(c);
         assert_eq!(drops.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn two_holders_dropping_at_once_drop_the_value_once() {
+        use std::sync::Barrier;
+        const PAIRS: usize = 20_000;
+        let drops = AtomicUsize::new(0);
+        let (mine, theirs): (Vec<_>, Vec<_>) = (0..PAIRS)
+            .map(|i| Pooled::new_pair(CountsDrops(&drops, [i as u8; 40])))
+            .unzip();
+        let start = Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                start.wait();
+                for p in theirs {
+                    assert_eq!(p.1[39], p.1[0]);
+                }
+            });
+            start.wait();
+            for p in mine {
+                assert_eq!(p.1[0], p.1[39]);
+            }
+        });
+        assert_eq!(drops.load(Ordering::Relaxed), PAIRS);
     }
 
     #[test]
