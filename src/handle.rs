@@ -6,13 +6,14 @@
 //! `scheduler/park.rs`.
 
 use std::any::Any;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::thread;
 
 use crate::loom::Arc;
 use crate::pool::Pooled;
 use crate::scheduler::current;
-use crate::scheduler::packet::Packet;
+use crate::scheduler::packet::{Completed, Packet};
 use crate::scheduler::park::{self, Wait, Waker};
 
 /// A fiber's identifier: unique among all fibers of the process, never reused.
@@ -168,8 +169,29 @@ pub(crate) fn wait<T>(packet: &ResultPacket<T>, id: u64) -> thread::Result<T> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JoinHandle<T> {
-    packet: Pooled<dyn ResultSlot<T>>,
+    /// The block shared with the fiber (spawn.rs); dropped in `Drop`.
+    packet: ManuallyDrop<Pooled<dyn ResultSlot<T>>>,
     fiber: Fiber,
+}
+
+/// Once the fiber finished, its reference to the shared block is ours
+/// (scheduler/packet.rs, "Who frees a spawned fiber's block"): we drop
+/// both, with no locked instruction when nobody else holds one. Before
+/// that, `detach` tells the fiber to drop its own.
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here, and never used again.
+        let packet = unsafe { ManuallyDrop::take(&mut self.packet) };
+        let latch = packet.packet();
+        if latch.is_done() || !latch.detach() {
+            // SAFETY: DONE, read with Acquire after the fiber's AcqRel
+            // `complete`: the fiber handed its reference over and never
+            // touches the block again.
+            unsafe { packet.drop_with_handed_over() };
+        } else {
+            drop(packet); // the fiber keeps its own reference
+        }
+    }
 }
 
 impl<T> std::fmt::Debug for JoinHandle<T> {
@@ -183,7 +205,10 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(packet: Pooled<dyn ResultSlot<T>>, fiber: Fiber) -> Self {
-        JoinHandle { packet, fiber }
+        JoinHandle {
+            packet: ManuallyDrop::new(packet),
+            fiber,
+        }
     }
 
     pub(crate) fn packet(&self) -> &Pooled<dyn ResultSlot<T>> {
@@ -266,8 +291,16 @@ fn joined_itself() -> ! {
 
 /// Store a fiber's result, computed in place, and wake its joiner if one
 /// waits.
-pub(crate) fn publish<T>(packet: &ResultPacket<T>, make: impl FnOnce() -> thread::Result<T>) {
-    if let Some(waker) = packet.complete(make) {
-        waker.wake();
+pub(crate) fn publish<T>(
+    packet: &ResultPacket<T>,
+    make: impl FnOnce() -> thread::Result<T>,
+) -> Completed<()> {
+    match packet.complete(make) {
+        Completed::Wake(waker) => {
+            waker.wake();
+            Completed::Wake(())
+        }
+        Completed::Unjoined => Completed::Unjoined,
+        Completed::Detached => Completed::Detached,
     }
 }

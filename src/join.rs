@@ -34,7 +34,7 @@ use crate::scheduler::current;
 use crate::scheduler::fork;
 use crate::scheduler::job::{JobOp, JobRef};
 use crate::scheduler::packet::Packet;
-use crate::scheduler::task::{self, Entry};
+use crate::scheduler::task::{self, Entry, Release};
 use crate::spawn::{Options, spawn_with};
 
 /// `join` runs its first closure inline only with at least this much stack
@@ -52,17 +52,20 @@ where
     B: FnOnce() -> RB + Send,
     RB: Send,
 {
-    fn run(&self) {
+    fn run(&self) -> Release {
         if let Some(b) = self.claim.claim() {
-            publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(b)));
+            // The packet has its own Arc and no handle: nothing to hand over.
+            let _ = publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(b)));
         }
+        Release::Drop
     }
 
-    fn abandon(&self, error: std::io::Error) {
+    fn abandon(&self, error: std::io::Error) -> Release {
         if let Some(b) = self.claim.claim() {
             drop(b);
-            publish(&self.packet, || Err(Box::new(error.to_string())));
+            let _ = publish(&self.packet, || Err(Box::new(error.to_string())));
         }
+        Release::Drop
     }
 
     fn is_void(&self) -> bool {

@@ -303,6 +303,51 @@ impl<S: ?Sized> core::ops::Deref for Pooled<S> {
     }
 }
 
+impl<S: ?Sized> Pooled<S> {
+    /// Drop this reference and one more that its holder handed to us: it
+    /// gave it up for good, touching the block no more, and its last use
+    /// is ordered before this call. Frees the block if the two were the
+    /// last; with no locked instruction when a load shows they are (as in
+    /// `Drop`). A joined fiber's handle does this (scheduler/packet.rs,
+    /// "Who frees a spawned fiber's block").
+    ///
+    /// # Safety
+    ///
+    /// The caller owns a second reference to this block, as above; it is
+    /// dropped by this call.
+    pub(crate) unsafe fn drop_with_handed_over(self) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: the block lives while we hold references.
+        let header = unsafe { &*this.header.as_ptr() };
+        if header.refs.load(Ordering::Acquire) != 2 {
+            if header.refs.fetch_sub(2, Ordering::Release) != 2 {
+                return;
+            }
+            fence(Ordering::Acquire);
+        }
+        // SAFETY: the two were the last references (see `Drop`).
+        unsafe { this.free() };
+    }
+
+    /// Drop the value and give the block back.
+    ///
+    /// # Safety
+    ///
+    /// The caller held the last reference, and every other holder's use of
+    /// the block is ordered before this call.
+    unsafe fn free(&self) {
+        // SAFETY: the caller's promise: the block lives until we give it back.
+        let header = unsafe { &*self.header.as_ptr() };
+        let layout = Layout::from_size_align(header.size, header.align).expect("a valid layout");
+        // SAFETY: nobody else uses the value or the block. The value was
+        // written by `new` and not dropped since.
+        unsafe {
+            ptr::drop_in_place(self.value.as_ptr());
+            give_back(self.header.cast(), layout);
+        }
+    }
+}
+
 impl<S: ?Sized> Drop for Pooled<S> {
     fn drop(&mut self) {
         // SAFETY: the block lives while we hold a reference.
@@ -322,13 +367,9 @@ impl<S: ?Sized> Drop for Pooled<S> {
             // the drop.
             fence(Ordering::Acquire);
         }
-        let layout = Layout::from_size_align(header.size, header.align).expect("a valid layout");
-        // SAFETY: we held the last reference: nobody else uses the value or
-        // the block. The value was written by `new` and not dropped since.
-        unsafe {
-            ptr::drop_in_place(self.value.as_ptr());
-            give_back(self.header.cast(), layout);
-        }
+        // SAFETY: we held the last reference, and every other holder's use
+        // is ordered before us (above).
+        unsafe { self.free() };
     }
 }
 

@@ -57,8 +57,8 @@ use crate::handle::{AnyResult, Fiber, JoinHandle, ResultPacket, ResultSlot, publ
 use crate::loom::Arc;
 use crate::pool::Pooled;
 use crate::scheduler::Shared;
-use crate::scheduler::packet::Packet;
-use crate::scheduler::task::{self, Entry};
+use crate::scheduler::packet::{Completed, Packet};
+use crate::scheduler::task::{self, Entry, Release};
 use crate::stack::{Stack, usable_size};
 
 /// A spawned fiber's closure, its result packet and its scope's counter, in
@@ -69,17 +69,24 @@ use crate::stack::{Stack, usable_size};
 /// |----------|----------------------------------|------------------------|
 /// | `f`      | spawn; taken once by the fiber   | the fiber only         |
 /// | `packet` | see packet.rs                    | the joiner, the scope  |
-/// | `done`   | spawn                            | the fiber, at its end  |
+/// | `done`   | spawn; taken once by the fiber   | the fiber only         |
+///
+/// Every field is interior-mutable on purpose: once the fiber's `complete`
+/// has handed its reference to the handle (packet.rs), the handle may free
+/// the block while the fiber's `run` is still returning, as an `Arc` may
+/// be freed by another thread right after a `fetch_sub`. `run` touches
+/// nothing of `self` after publishing.
 pub(crate) struct Spawned<F, T> {
     f: UnsafeCell<Option<F>>,
     packet: ResultPacket<T>,
     /// Lowered after the result is stored (scoped fibers).
-    done: Option<Arc<crate::sync::WaitGroup>>,
+    done: UnsafeCell<Option<Arc<crate::sync::WaitGroup>>>,
 }
 
-// SAFETY: `f` is taken exactly once, by the worker running (or abandoning)
-// the fiber, through `Entry::run` / `Entry::abandon`; no other path touches
-// it, so sharing the block never shares `f`. F: Send lets it move to that
+// SAFETY: `f` and `done` are taken exactly once, by the worker running (or
+// abandoning) the fiber, through `Entry::run` / `Entry::abandon`; no other
+// path touches them (but their drop, by the block's last holder), so
+// sharing the block never shares them. F: Send lets `f` move to that
 // worker. The packet is Sync for T: Send (packet.rs).
 unsafe impl<F: Send, T: Send> Sync for Spawned<F, T> {}
 // SAFETY: as above; every field is Send for F: Send, T: Send.
@@ -94,7 +101,7 @@ where
         Spawned {
             f: UnsafeCell::new(Some(f)),
             packet: Packet::new(),
-            done,
+            done: UnsafeCell::new(done),
         }
     }
 
@@ -125,10 +132,23 @@ where
         unsafe { (*self.f.get()).take() }.expect("a fiber's closure is taken once")
     }
 
-    fn finish(&self) {
-        if let Some(done) = &self.done {
-            done.done();
-        }
+    /// Take the scope's counter, before publishing (see the type's docs);
+    /// only `run` and `abandon` call this, once in all.
+    fn take_done(&self) -> Option<Arc<crate::sync::WaitGroup>> {
+        // SAFETY: see the Sync impl: we are the one caller of the one take.
+        unsafe { (*self.done.get()).take() }
+    }
+}
+
+/// After publishing: lower the scope's counter (the scope then finds the
+/// result published), and say who drops the fiber's reference.
+fn finish(completed: Completed<()>, done: Option<Arc<crate::sync::WaitGroup>>) -> Release {
+    if let Some(done) = done {
+        done.done();
+    }
+    match completed {
+        Completed::Detached => Release::Drop,
+        Completed::Unjoined | Completed::Wake(()) => Release::HandedOver,
     }
 }
 
@@ -165,16 +185,20 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    fn run(&self) {
+    fn run(&self) -> Release {
         let f = self.take_f();
-        publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(f)));
-        self.finish();
+        let done = self.take_done();
+        let completed = publish(&self.packet, || panic::catch_unwind(AssertUnwindSafe(f)));
+        // `self` may be freed from here on (the type's docs).
+        finish(completed, done)
     }
 
-    fn abandon(&self, error: io::Error) {
+    fn abandon(&self, error: io::Error) -> Release {
         drop(self.take_f());
-        publish(&self.packet, || Err(Box::new(error.to_string())));
-        self.finish();
+        let done = self.take_done();
+        let completed = publish(&self.packet, || Err(Box::new(error.to_string())));
+        // `self` may be freed from here on (the type's docs).
+        finish(completed, done)
     }
 }
 

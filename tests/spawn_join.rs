@@ -138,6 +138,51 @@ fn dropped_handle_detaches_and_runtime_drop_waits_for_it() {
     assert_eq!(done.load(Ordering::SeqCst), 100);
 }
 
+/// A fiber's result is dropped exactly once, whichever of its handle and
+/// the fiber lets go of their shared block last: joined (the caller drops
+/// it), the handle dropped at once (likely before the fiber finished), or
+/// the handle dropped later (likely after: the fiber handed its reference
+/// to the handle). On more workers than cores, so both orders happen.
+#[test]
+fn every_result_is_dropped_once_whoever_lets_go_last() {
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    const FIBERS: usize = 6_000;
+    for workers in [1, 2, 8] {
+        let drops = Arc::new(AtomicUsize::new(0));
+        {
+            let rt = common::rt(workers);
+            let d = drops.clone();
+            rt.block_on(move || {
+                let mut later = Vec::new();
+                for i in 0..FIBERS {
+                    let d = d.clone();
+                    let h = heddle::spawn(move || {
+                        if i % 7 == 0 {
+                            heddle::yield_now();
+                        }
+                        Counted(d)
+                    });
+                    match i % 3 {
+                        0 => drop(h.join().unwrap()),
+                        1 => drop(h),
+                        _ => later.push(h),
+                    }
+                    if later.len() == 50 {
+                        heddle::yield_now();
+                        later.clear();
+                    }
+                }
+            });
+        } // the runtime's drop waits for the detached fibers
+        assert_eq!(drops.load(Ordering::SeqCst), FIBERS, "{workers} workers");
+    }
+}
+
 /// Detached fibers that spawn detached fibers from inside workers: those
 /// spawns count against per-worker credit, not the shared total
 /// (scheduler/live.rs), and the drop must still wait for every one, on more

@@ -217,8 +217,10 @@ impl Worker {
         let fiber = Pooled::new(JobFiber(job));
         let entry = task::erase_entry(fiber.clone());
         if let Err(e) = self.shared.spawn(None, None, entry, false) {
-            // No stack to run it on: fail it to its joiner, who waits.
-            fiber.abandon(e);
+            // No stack to run it on: fail it to its joiner, who waits. A
+            // job fiber's block has no handle to hand a reference to.
+            let release = fiber.abandon(e);
+            debug_assert_eq!(release, task::Release::Drop);
             return None;
         }
         self.queue.pop()

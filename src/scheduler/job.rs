@@ -25,7 +25,7 @@
 //! it), and whoever runs the job touches it for the last time when it
 //! completes the latch.
 
-use super::task::Entry;
+use super::task::{Entry, Release};
 
 /// What to do with a job (see the module docs).
 pub(crate) enum JobOp {
@@ -94,14 +94,16 @@ pub(crate) struct JobFiber(pub(crate) JobRef);
 unsafe impl Sync for JobFiber {}
 
 impl Entry for JobFiber {
-    fn run(&self) {
+    fn run(&self) -> Release {
         // SAFETY: stolen, so this fiber is the job's one runner; the joiner
         // waits for its latch, so the job is valid.
-        unsafe { (self.0.op)(self.0.data, JobOp::Run) }
+        unsafe { (self.0.op)(self.0.data, JobOp::Run) };
+        Release::Drop
     }
 
-    fn abandon(&self, error: std::io::Error) {
+    fn abandon(&self, error: std::io::Error) -> Release {
         // SAFETY: as in `run`.
-        unsafe { (self.0.op)(self.0.data, JobOp::Abandon(error)) }
+        unsafe { (self.0.op)(self.0.data, JobOp::Abandon(error)) };
+        Release::Drop
     }
 }

@@ -8,15 +8,39 @@
 //! | `RUNNING` | empty   | empty    | the fiber has not finished, nobody waits |
 //! | `WAITING` | empty   | set      | a joiner registered and is parked        |
 //! | `DONE`    | set     | empty    | finished; the result may be taken        |
+//! | `DETACHED`| empty   | empty    | the fiber's handle was dropped unjoined  |
 //!
 //! ```text
 //!  RUNNING ──register(w)──> WAITING
-//!     │                        │
-//!  complete(r)             complete(r): returns w, the caller wakes it
-//!     v                        v
-//!   DONE <─────────────────────┘
-//!     register(w) here fails and hands w back: the joiner does not park
+//!     │  │                     │
+//!     │  complete(r)        complete(r): returns Wake(w), the caller wakes it
+//!     │  v                     v
+//!     │ DONE <─────────────────┘
+//!     │   register(w) here fails and hands w back: the joiner does not park
+//!  detach()
+//!     v
+//!  DETACHED ──complete(r)──> DONE  (returns Detached)
 //! ```
+//!
+//! # Who frees a spawned fiber's block
+//!
+//! A spawned fiber and its `JoinHandle` share one pooled block (spawn.rs)
+//! with two references. The fiber never drops its reference with a
+//! locked decrement when its handle still lives: its `complete` swap
+//! hands the reference to the handle, which drops both at once.
+//!
+//! | `complete` read | the handle          | the fiber's reference            |
+//! |-----------------|---------------------|----------------------------------|
+//! | `RUNNING`       | lives, not waiting  | handed over: the fiber forgets it, the handle drops two |
+//! | `WAITING`       | lives, parked in join | handed over, as above          |
+//! | `DETACHED`      | gone (dropped one)  | dropped by the fiber as usual    |
+//!
+//! The handle's drop: `DONE` (read with Acquire) means the fiber's
+//! reference is its to drop too; otherwise `detach()` moves `RUNNING` to
+//! `DETACHED` with a compare-exchange, which fails only if `complete`
+//! came first (`DONE` again). Exactly one of `complete` and `detach` sees
+//! the other's mark, so the reference is dropped once. The loom model
+//! `handle_drop_and_completion_agree_on_the_reference` checks it.
 //!
 //! # Steps and orderings
 //!
@@ -45,6 +69,19 @@ const RUNNING: usize = 0;
 const WAITING: usize = 1;
 /// Finished, result stored.
 const DONE: usize = 2;
+/// Not finished, and the handle is gone: nobody will take the result.
+const DETACHED: usize = 3;
+
+/// What [`Packet::complete`] found.
+#[derive(Debug)]
+pub(crate) enum Completed<W> {
+    /// Nobody waits yet; the handle (still alive) will take the result.
+    Unjoined,
+    /// A joiner waits: wake it.
+    Wake(W),
+    /// The handle was dropped unjoined.
+    Detached,
+}
 
 /// See the module docs. `W` is what wakes the joiner ([`super::park::Waker`]
 /// in the runtime, a test double under loom).
@@ -74,19 +111,41 @@ impl<T, W> Packet<T, W> {
     }
 
     /// Store the result, computed straight into its slot (a large result is
-    /// not copied through the stack). Returns the waiter to wake, if one
-    /// registered. Must be called at most once.
-    pub(crate) fn complete(&self, make: impl FnOnce() -> T) -> Option<W> {
+    /// not copied through the stack). Returns what it found: the waiter to
+    /// wake, if one registered. Must be called at most once.
+    pub(crate) fn complete(&self, make: impl FnOnce() -> T) -> Completed<W> {
         // SAFETY: only `complete` writes `result`, once, and the joiner reads
         // it only after seeing DONE, which we have not published yet.
         self.result.with_mut(|r| unsafe { (*r).insert(make()) });
         match self.state.swap(DONE, Ordering::AcqRel) {
-            RUNNING => None,
+            RUNNING => Completed::Unjoined,
             // SAFETY: WAITING means the joiner wrote `waiter` before its
             // Release CAS, which our Acquire swap synchronised with, and it
             // will not touch `waiter` again.
-            WAITING => self.waiter.with_mut(|w| unsafe { (*w).take() }),
+            WAITING => Completed::Wake(
+                self.waiter
+                    .with_mut(|w| unsafe { (*w).take() })
+                    .expect("a registered waiter"),
+            ),
+            DETACHED => Completed::Detached,
             s => panic!("join packet completed twice (state {s})"),
+        }
+    }
+
+    /// The handle is dropped: mark the packet `DETACHED` unless it is
+    /// `DONE` already. Returns whether it did (then `complete` will see it
+    /// and the fiber keeps its reference); `false` means `complete` came
+    /// first. See "Who frees a spawned fiber's block" above.
+    pub(crate) fn detach(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(RUNNING, DETACHED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(DONE) => false,
+            // A handle is dropped only outside `join` (which returns after
+            // DONE), so it never finds its own registration.
+            Err(s) => panic!("join packet detached in state {s}"),
         }
     }
 
@@ -143,7 +202,7 @@ mod tests {
             let woken = Arc::new(Mutex::new(Vec::new()));
             let (p2, woken2) = (p.clone(), woken.clone());
             let completer = thread::spawn(move || {
-                if let Some(w) = p2.complete(|| 42) {
+                if let Completed::Wake(w) = p2.complete(|| 42) {
                     woken2.lock().push(w);
                 }
             });
@@ -157,6 +216,31 @@ mod tests {
             }
             assert_eq!(Some(42), p.take());
             assert_eq!(None, p.take());
+        });
+    }
+
+    /// A handle dropped (on its own thread) while its fiber completes:
+    /// exactly one side keeps the fiber's reference to the shared block.
+    /// The handle takes it over when it sees DONE, first or through a
+    /// failed `detach`; the fiber keeps it when `complete` reads DETACHED.
+    ///
+    /// Mutation caught: `detach` as a load and a store instead of a
+    /// compare-exchange. Loom finds the handle reading RUNNING, the fiber
+    /// completing (and handing its reference over), then the handle
+    /// storing DETACHED: both sides think the other drops the reference.
+    #[test]
+    fn handle_drop_and_completion_agree_on_the_reference() {
+        loom::model(|| {
+            let p: Arc<Packet<u32, u8>> = Arc::new(Packet::new());
+            let p2 = p.clone();
+            let completer = thread::spawn(move || {
+                let kept = matches!(p2.complete(|| 42), Completed::Detached);
+                kept
+            });
+            let handle_took_it = p.is_done() || !p.detach();
+            let fiber_kept_it = completer.join().unwrap();
+            assert!(handle_took_it != fiber_kept_it);
+            assert!(p.is_done());
         });
     }
 }

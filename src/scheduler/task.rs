@@ -25,20 +25,43 @@ use crate::stack::Stack;
 /// The closure a fiber runs, with its result slot, behind a type-erased
 /// [`Pooled`] (shared with the fiber's `JoinHandle`, so spawn allocates
 /// once, and from a per-thread cache: pool.rs). Whoever runs or abandons
-/// it drops its reference right after.
+/// it then does with its reference what the returned [`Release`] says.
 pub(crate) trait Entry: Send + Sync {
     /// Run the closure on the fiber's own stack, catching any panic, and
     /// publish the result to the fiber's `JoinHandle`. Called at most once.
-    fn run(&self);
+    fn run(&self) -> Release;
     /// The fiber cannot start (no stack could be had): drop the closure and
     /// publish `error` as the fiber's panic payload, so its joiner sees it.
     /// Called at most once, and never after `run`.
-    fn abandon(&self, error: io::Error);
+    fn abandon(&self, error: io::Error) -> Release;
     /// Whether the fiber has nothing left to do before it ever ran (its work
     /// was claimed elsewhere, as `join` does): the worker then retires it
     /// without giving it a stack.
     fn is_void(&self) -> bool {
         false
+    }
+}
+
+/// What the runner of an [`Entry`] does with its reference once `run` or
+/// `abandon` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Release {
+    /// Drop it, as usual.
+    Drop,
+    /// Forget it, without touching the block again: publishing the result
+    /// handed it to the fiber's `JoinHandle`, which drops it with its own
+    /// (scheduler/packet.rs, "Who frees a spawned fiber's block").
+    HandedOver,
+}
+
+impl Release {
+    /// Act on `self` for `entry`, the runner's reference.
+    pub(crate) fn apply(self, entry: Pooled<dyn Entry>) {
+        match self {
+            Release::Drop => drop(entry),
+            Release::HandedOver => core::mem::forget(entry),
+        }
     }
 }
 

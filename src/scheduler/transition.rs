@@ -287,8 +287,8 @@ fn start_fresh(w: &Worker, task: TaskRef) -> Option<TaskRef> {
                 Ok(s) => (*t).stack = Some(s),
                 Err(e) => {
                     let entry = (*t).entry.take().expect("unstarted fiber has its closure");
-                    entry.abandon(e);
-                    drop(entry);
+                    let release = entry.abandon(e);
+                    release.apply(entry);
                     w.retire(task);
                     return None;
                 }
@@ -332,8 +332,8 @@ unsafe extern "sysv64" fn task_main(arg: *mut u8) -> ! {
     // and handed it to `Worker::current`; the entry is ours to take.
     let entry = unsafe { (*task).entry.take() }.expect("fiber started without a closure");
     let guard = AbortOnUnwind("a panic escaped a fiber's entry");
-    entry.run(); // catches the closure's panics itself
-    drop(entry);
+    let release = entry.run(); // catches the closure's panics itself
+    release.apply(entry);
     core::mem::forget(guard);
     if current::detached().is_some() {
         go_home(GoHome::Finished);
