@@ -89,8 +89,11 @@ const X87_RC: u16 = 0b11 << 10;
 fn float_control_words_are_per_fiber() {
     // MXCSR and x87 control bits are callee-saved: a fiber that changes its
     // rounding mode keeps it across yields, and other fibers never see it.
+    // It restores MXCSR before returning, as Rust requires (heddle's last
+    // switch out of a fiber takes MXCSR's defaults for granted: see
+    // `arch`, "The last switch"); the x87 word it leaves changed.
     let rt = common::rt(1);
-    let (mine, others) = rt.block_on(|| {
+    let (mine, others, joiner) = rt.block_on(|| {
         let rounder = heddle::spawn(|| {
             set_mxcsr((mxcsr() & !MXCSR_RC) | (0b10 << 13)); // round up
             set_x87_cw((x87_cw() & !X87_RC) | (0b01 << 10)); // round down
@@ -101,6 +104,7 @@ fn float_control_words_are_per_fiber() {
                 // Float math sets status flags; they must not leak either way.
                 std::hint::black_box(std::hint::black_box(1.0f64) / 3.0);
             }
+            set_mxcsr(mxcsr() & !MXCSR_RC);
             seen
         });
         let plain = heddle::spawn(|| {
@@ -111,10 +115,13 @@ fn float_control_words_are_per_fiber() {
             }
             seen
         });
-        (rounder.join().unwrap(), plain.join().unwrap())
+        let mine = rounder.join().unwrap();
+        let joiner = (mxcsr() & MXCSR_RC, x87_cw() & X87_RC);
+        (mine, plain.join().unwrap(), joiner)
     });
     assert_eq!(mine, vec![(0b10 << 13, 0b01 << 10); 5]);
     assert_eq!(others, vec![(0, 0); 5]);
+    assert_eq!(joiner, (0, 0), "the joiner keeps its own modes");
     // The worker thread itself is unaffected too: a new fiber starts clean.
     let fresh = rt
         .spawn(|| (mxcsr() & MXCSR_RC, x87_cw() & X87_RC))

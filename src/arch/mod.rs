@@ -11,7 +11,7 @@
 mod x86_64;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-pub(crate) use self::x86_64::{Context, init_stack, switch};
+pub(crate) use self::x86_64::{Context, exit_to, init_stack, mxcsr_controls_are_default, switch};
 
 #[cfg(all(
     target_arch = "x86_64",

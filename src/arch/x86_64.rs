@@ -13,6 +13,8 @@
 //!   neither.
 //! - [`init_stack`]: lay out a fresh stack so that the first [`switch`] into
 //!   it lands in [`trampoline`], which jumps to the entry function.
+//! - [`exit_to`]: the last switch of a context that has finished: restore
+//!   another context's state, saving nothing (see "The last switch").
 //!
 //! # Saved frame
 //!
@@ -51,6 +53,31 @@
 //! math (figures in `BENCHMARKS.md`). So [`switch`] compares control bits and
 //! loads MXCSR (and the x87 control word, likewise) only when they differ:
 //! the ABI's guarantee holds, and the common case costs a compare.
+//!
+//! Reading MXCSR is not free either: `stmxcsr` costs about 15 cycles on the
+//! AMD host of `BENCHMARKS.md` (3.6 ns back to back), and about 7 more when
+//! its value is loaded straight back. [`exit_to`] does without it.
+//!
+//! # The last switch
+//!
+//! A context whose entry function has finished is never resumed, so
+//! [`exit_to`] saves nothing of it: no registers, no stack pointer, no
+//! control words. It still needs the *current* control words, to know
+//! whether the resumed context's must be loaded:
+//!
+//! - the x87 control word is read (`fnstcw`, cheap);
+//! - MXCSR's control bits are taken to be the defaults (0x1F80), not read.
+//!   A fiber's entry starts with the defaults (its initial frame), and its
+//!   last switch runs in Rust code after its closure returned, where Rust
+//!   requires the default floating-point environment: running Rust code
+//!   with other rounding, masking or denormal modes is undefined behaviour
+//!   (the documentation of `core::arch::x86_64::_mm_setcsr`). Debug builds
+//!   check it and abort naming the rule (`scheduler/transition.rs`).
+//!
+//! So a fiber may change MXCSR and keep its modes across every switch while
+//! it runs (the compare above), but must restore them before it returns,
+//! as Rust requires of any code. One that does not leaks its modes into
+//! the next context on its thread, as a task on a thread pool would.
 //!
 //! # Fresh stack
 //!
@@ -251,6 +278,67 @@ pub(crate) unsafe fn switch(save: *mut *mut u8, to: *mut u8) {
 #[unsafe(naked)]
 unsafe extern "sysv64" fn switch_body() {
     switch_asm!("pop rcx", "jmp rcx")
+}
+
+/// Resume `to` from a context that has finished and is never resumed: its
+/// state is not saved, and its MXCSR control bits are taken to be the
+/// defaults (see "The last switch" in the module docs).
+///
+/// Register contract: `rsi` = the rsp to resume; the resumed context finds
+/// its frame as [`switch`] left it (or as [`init_stack`] made it).
+///
+/// # Safety
+///
+/// - `to` as for [`switch`].
+/// - Nothing of the running context may be used again: its stack is left
+///   as it is, and nothing returns to it.
+/// - MXCSR's control bits are the defaults (Rust's own requirement in Rust
+///   code, see above).
+#[inline(always)]
+pub(crate) unsafe fn exit_to(to: *mut u8) -> ! {
+    // SAFETY: the caller's contract above. The x87 control word goes
+    // through the red zone below rsp, which `asm!` allows without
+    // `nostack`; the block never returns, so the registers it restores for
+    // the resumed context (rbx and rbp among them) are nobody else's.
+    unsafe {
+        asm!(
+            "fnstcw [rsp - 8]",
+            "movzx eax, word ptr [rsp - 8]",
+            "mov rsp, rsi",
+            // Load theirs only when it differs from ours, as in `switch`.
+            "mov ecx, {mxcsr}",
+            "xor ecx, [rsp]",
+            "test ecx, 0xFFC0",
+            "jz 2f",
+            "ldmxcsr [rsp]",
+            "2:",
+            "cmp ax, [rsp + 4]",
+            "je 3f",
+            "fldcw [rsp + 4]",
+            "3:",
+            "add rsp, 8",
+            "pop r15",
+            "pop r14",
+            "pop r13",
+            "pop r12",
+            "pop rbx",
+            "pop rbp",
+            "pop rcx",
+            "jmp rcx",
+            mxcsr = const MXCSR_DEFAULT,
+            in("rsi") to,
+            options(noreturn),
+        )
+    }
+}
+
+/// Whether MXCSR's control bits are the defaults (for a debug check of
+/// [`exit_to`]'s precondition).
+pub(crate) fn mxcsr_controls_are_default() -> bool {
+    let mut v = 0u32;
+    // SAFETY: stmxcsr only stores the register into `v`.
+    unsafe { asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack)) };
+    v & 0xFFC0 == MXCSR_DEFAULT & 0xFFC0
 }
 
 /// The switch body entered by a `call` and left by `pop rcx; jmp rcx`: the

@@ -81,42 +81,45 @@ pub(super) fn suspend(transition: Transition) {
 /// (one thread-local read less on the yield path). `w` must not be used
 /// by the caller after this returns: the fiber may resume elsewhere.
 pub(super) fn suspend_on(w: &Worker, transition: Transition) {
-    switch_out(w, transition);
-}
-
-/// The body of [`suspend_on`], inlined into it and into `task_main`: a
-/// finishing fiber switches away from its entry's own frame, so it leaves
-/// no return address of its own on the CPU's return-stack buffer, and the
-/// fiber resumed next (its joiner, typically) returns up its own call
-/// chain with every `ret` predicted (see `arch`, "Entering without
-/// `call`"). Through a call to `suspend_on`, that call's entry mispredicts
-/// the first `ret` of whoever resumes.
-#[inline(always)]
-fn switch_out(w: &Worker, transition: Transition) {
-    // SAFETY: everything read through `w` is read before the switch.
-    unsafe {
-        let task = w
-            .current
-            .get()
-            .expect("heddle: suspend called outside a fiber");
-        if !w.jobs.is_empty() {
-            // Jobs of ours still queued: off our stack first (job.rs).
-            fork::convert_pending(w);
-        }
-        w.outgoing.leave(task, transition);
-        let to = match next_direct(w) {
-            Some(next) => enter(w, next),
-            None => leave(w),
-        };
-        // SAFETY: `to` is a context saved by its last switch away and not
-        // resumed since (a fiber we own, or the loop, suspended in its
-        // switch into the first fiber it ran); our ctx slot lives in our
-        // Task, which stays alive while we are suspended: the context
-        // that runs next publishes us only after this switch saved us.
-        arch::switch((*task.as_ptr()).ctx.slot(), to);
-    }
+    let (task, to) = hand_over(w, transition);
+    // SAFETY: `to` is a context saved by its last switch away and not
+    // resumed since (a fiber we own, or the loop, suspended in its switch
+    // into the first fiber it ran); our ctx slot lives in our Task, which
+    // stays alive while we are suspended: the context that runs next
+    // publishes us only after this switch saved us.
+    unsafe { arch::switch((*task.as_ptr()).ctx.slot(), to) };
     // Resumed, maybe on another thread: `w` is stale from here on.
     settle_here();
+}
+
+/// The running fiber of `w` leaves with `transition`: it goes to
+/// `w.outgoing` for the next context to settle, and the context to resume
+/// is returned, with the fiber. Everything read through `w` is read here,
+/// before the switch.
+///
+/// Inlined into [`suspend_on`] and into `task_main`: a finishing fiber
+/// switches away from its entry's own frame, so it leaves no return
+/// address of its own on the CPU's return-stack buffer, and the fiber
+/// resumed next (its joiner, typically) returns up its own call chain with
+/// every `ret` predicted (see `arch`, "Entering without `call`"). Through a
+/// call to `suspend_on`, that call's entry mispredicts the first `ret` of
+/// whoever resumes.
+#[inline(always)]
+fn hand_over(w: &Worker, transition: Transition) -> (ptr::NonNull<Task>, *mut u8) {
+    let task = w
+        .current
+        .get()
+        .expect("heddle: suspend called outside a fiber");
+    if !w.jobs.is_empty() {
+        // Jobs of ours still queued: off our stack first (job.rs).
+        fork::convert_pending(w);
+    }
+    w.outgoing.leave(task, transition);
+    let to = match next_direct(w) {
+        Some(next) => enter(w, next),
+        None => leave(w),
+    };
+    (task, to)
 }
 
 /// The next fiber for a direct switch: the worker's own next pick
@@ -320,6 +323,21 @@ pub(crate) fn go_home(why: GoHome) {
     settle_here();
 }
 
+/// A fiber's closure returned with MXCSR's rounding, exception-mask or
+/// denormal modes changed (debug builds only: see `arch`, "The last
+/// switch").
+#[cold]
+fn mxcsr_not_restored() -> ! {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "heddle: a fiber returned with MXCSR's control bits (rounding, exception masks, \
+         FTZ/DAZ) not at their defaults; Rust requires the default floating-point \
+         environment, so restore them before returning (see core::arch::x86_64::_mm_setcsr)"
+    );
+    std::process::abort();
+}
+
 /// The entry function of every fiber (see `arch::init_stack`).
 ///
 /// # Safety
@@ -340,8 +358,16 @@ unsafe extern "sysv64" fn task_main(arg: *mut u8) -> ! {
     } else {
         let w = current();
         // SAFETY: attached (not detached), so `w` is this thread's live
-        // Worker. Inline, not through `suspend`: see `switch_out`.
-        switch_out(unsafe { &*w }, Transition::Finished);
+        // Worker. Inline, not through `suspend`: see `hand_over`.
+        let (_, to) = hand_over(unsafe { &*w }, Transition::Finished);
+        if cfg!(debug_assertions) && !arch::mxcsr_controls_are_default() {
+            mxcsr_not_restored();
+        }
+        // SAFETY: `to` as in `suspend_on`; we are finished and never
+        // resumed (the next context retires us), and we run Rust code after
+        // the closure returned, so MXCSR's control bits are the defaults
+        // (checked above in debug builds; see `arch`, "The last switch").
+        unsafe { arch::exit_to(to) }
     }
     // A finished fiber is never resumed.
     std::process::abort();
