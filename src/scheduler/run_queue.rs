@@ -221,7 +221,7 @@ impl<T> RunQueue<T> {
     }
 
     /// The owner's next fiber, by the table in the module docs.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&self) -> Option<T> {
         if self.woken.at_most.get() | self.fresh.at_most.get() == 0 {
             // The table's last row, which is all it comes to when only
