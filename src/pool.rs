@@ -317,16 +317,36 @@ impl<S: ?Sized> Pooled<S> {
     /// dropped by this call.
     pub(crate) unsafe fn drop_with_handed_over(self) {
         let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: the caller's promise: we hold two references.
+        unsafe { this.release(2) };
+    }
+
+    /// Give up `n` references held by the caller, and free the block if
+    /// they were the last ones. The last holders free with no
+    /// read-modify-write (a locked instruction): a count of `n` seen by an
+    /// acquire load means every other holder's release decrement is done
+    /// and ordered before us, and nobody can clone references only we
+    /// hold. A joined fiber's handle is the common case (its fiber gave up
+    /// its reference before its joiner resumed, or handed it over).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `n` references and uses none of them afterwards.
+    unsafe fn release(&self, n: usize) {
         // SAFETY: the block lives while we hold references.
-        let header = unsafe { &*this.header.as_ptr() };
-        if header.refs.load(Ordering::Acquire) != 2 {
-            if header.refs.fetch_sub(2, Ordering::Release) != 2 {
+        let header = unsafe { &*self.header.as_ptr() };
+        if header.refs.load(Ordering::Acquire) != n {
+            if header.refs.fetch_sub(n, Ordering::Release) != n {
                 return;
             }
+            // Every other holder's use of the value happens before its
+            // release decrement, which this acquire fence orders before
+            // the drop.
             fence(Ordering::Acquire);
         }
-        // SAFETY: the two were the last references (see `Drop`).
-        unsafe { this.free() };
+        // SAFETY: ours were the last references, and every other holder's
+        // use is ordered before us (above).
+        unsafe { self.free() };
     }
 
     /// Drop the value and give the block back.
@@ -350,26 +370,8 @@ impl<S: ?Sized> Pooled<S> {
 
 impl<S: ?Sized> Drop for Pooled<S> {
     fn drop(&mut self) {
-        // SAFETY: the block lives while we hold a reference.
-        let header = unsafe { &*self.header.as_ptr() };
-        // The last holder frees with no read-modify-write (a locked
-        // instruction): a count of 1 seen by an acquire load means every
-        // other holder's release decrement is done and ordered before us,
-        // and nobody can clone the reference we alone hold. A joined
-        // fiber's handle is the common case: the fiber dropped its
-        // reference before its joiner resumed.
-        if header.refs.load(Ordering::Acquire) != 1 {
-            if header.refs.fetch_sub(1, Ordering::Release) != 1 {
-                return;
-            }
-            // Every other holder's use of the value happens before its
-            // release decrement, which this acquire fence orders before
-            // the drop.
-            fence(Ordering::Acquire);
-        }
-        // SAFETY: we held the last reference, and every other holder's use
-        // is ordered before us (above).
-        unsafe { self.free() };
+        // SAFETY: we hold one reference, dropped here.
+        unsafe { self.release(1) };
     }
 }
 

@@ -205,28 +205,39 @@ macro_rules! switch_asm {
             "mov rax, rsp",
             "mov [rdi], rsp",
             "mov rsp, rsi",
-            // Restore theirs, in the reverse order. Load MXCSR / the x87 CW
-            // only when their control bits differ from ours: see "Control
-            // words" in the module docs.
-            "mov ecx, [rax]",
-            "xor ecx, [rsp]",
-            "test ecx, 0xFFC0",
-            "jz 2f",
-            "ldmxcsr [rsp]",
-            "2:",
-            "mov cx, [rax + 4]",
-            "cmp cx, [rsp + 4]",
-            "je 3f",
-            "fldcw [rsp + 4]",
-            "3:",
-            "add rsp, 8",
-            "pop r15",
-            "pop r14",
-            "pop r13",
-            "pop r12",
-            "pop rbx",
-            "pop rbp",
+            restore_theirs!(),
             $($tail),+
+        )
+    };
+}
+
+/// The second half of every switch, once rsp is the resumed context's and
+/// rax points at the control words of the context it leaves (MXCSR at
+/// `[rax]`, the x87 CW at `[rax + 4]`): restore the resumed context's
+/// frame in the reverse order of `switch_asm!`'s pushes, loading MXCSR /
+/// the x87 CW only when their control bits differ (see "Control words").
+/// Leaves the resume address on top of the stack.
+macro_rules! restore_theirs {
+    () => {
+        concat!(
+            "mov ecx, [rax]\n",
+            "xor ecx, [rsp]\n",
+            "test ecx, 0xFFC0\n",
+            "jz 2f\n",
+            "ldmxcsr [rsp]\n",
+            "2:\n",
+            "mov cx, [rax + 4]\n",
+            "cmp cx, [rsp + 4]\n",
+            "je 3f\n",
+            "fldcw [rsp + 4]\n",
+            "3:\n",
+            "add rsp, 8\n",
+            "pop r15\n",
+            "pop r14\n",
+            "pop r13\n",
+            "pop r12\n",
+            "pop rbx\n",
+            "pop rbp\n",
         )
     };
 }
@@ -296,33 +307,19 @@ unsafe extern "sysv64" fn switch_body() {
 ///   code, see above).
 #[inline(always)]
 pub(crate) unsafe fn exit_to(to: *mut u8) -> ! {
-    // SAFETY: the caller's contract above. The x87 control word goes
-    // through the red zone below rsp, which `asm!` allows without
-    // `nostack`; the block never returns, so the registers it restores for
-    // the resumed context (rbx and rbp among them) are nobody else's.
+    // SAFETY: the caller's contract above. Our control words go to the
+    // red zone below rsp, which `asm!` allows without `nostack`, laid out
+    // as a saved frame's (MXCSR the default, see above, and the x87 word
+    // as it is); nothing touches the abandoned stack after the switch. The
+    // block never returns, so the registers it restores for the resumed
+    // context (rbx and rbp among them) are nobody else's.
     unsafe {
         asm!(
-            "fnstcw [rsp - 8]",
-            "movzx eax, word ptr [rsp - 8]",
+            "mov dword ptr [rsp - 8], {mxcsr}",
+            "fnstcw [rsp - 4]",
+            "lea rax, [rsp - 8]",
             "mov rsp, rsi",
-            // Load theirs only when it differs from ours, as in `switch`.
-            "mov ecx, {mxcsr}",
-            "xor ecx, [rsp]",
-            "test ecx, 0xFFC0",
-            "jz 2f",
-            "ldmxcsr [rsp]",
-            "2:",
-            "cmp ax, [rsp + 4]",
-            "je 3f",
-            "fldcw [rsp + 4]",
-            "3:",
-            "add rsp, 8",
-            "pop r15",
-            "pop r14",
-            "pop r13",
-            "pop r12",
-            "pop rbx",
-            "pop rbp",
+            restore_theirs!(),
             "pop rcx",
             "jmp rcx",
             mxcsr = const MXCSR_DEFAULT,
