@@ -59,8 +59,10 @@ fn custom_stack_sizes_work() {
         .stack_size(64 * 1024)
         .build()
         .unwrap();
+    // 4 MiB for a 1 MiB array: an unoptimised build keeps two copies of
+    // it (the literal and `black_box`'s).
     let h = heddle::fiber::Builder::new()
-        .stack_size(2 << 20)
+        .stack_size(4 << 20)
         .spawn_on(&rt, || {
             let buf = std::hint::black_box([7u8; 1 << 20]);
             buf.iter().map(|&b| b as u64).sum::<u64>()

@@ -10,13 +10,19 @@ fn u128_string_big_array_and_zst() {
     assert_eq!(x, u128::MAX / 3);
     let s = rt.spawn(|| "hello ".repeat(3)).join().unwrap();
     assert_eq!(s, "hello hello hello ");
-    let big = rt.spawn(|| {
-        let mut a = [0u8; 64 * 1024];
-        for (i, b) in a.iter_mut().enumerate() {
-            *b = (i % 251) as u8;
-        }
-        a
-    });
+    // A 64 KiB result passes through a few frames by value on its way to
+    // the latch; unoptimised builds keep a copy in each, more than the
+    // default 256 KiB stack holds, so this fiber asks for 1 MiB.
+    let big = heddle::fiber::Builder::new()
+        .stack_size(1 << 20)
+        .spawn_on(&rt, || {
+            let mut a = [0u8; 64 * 1024];
+            for (i, b) in a.iter_mut().enumerate() {
+                *b = (i % 251) as u8;
+            }
+            a
+        })
+        .unwrap();
     let a = big.join().unwrap();
     assert!(a.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
     #[derive(Debug, PartialEq)]
