@@ -69,6 +69,48 @@ fn a_panic_in_scope_is_reraised_after_the_others_finished() {
     assert_eq!(finished.load(Ordering::SeqCst), 20);
 }
 
+/// A scoped fiber's result is dropped exactly once, and before `scope`
+/// returns (it may borrow from outside), whichever of its handle, the
+/// fiber and the scope's own reference lets go of the shared block last.
+#[test]
+fn scoped_results_are_dropped_once_before_the_scope_returns() {
+    struct Counted<'a>(&'a AtomicUsize);
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    const FIBERS: usize = 3_000;
+    for workers in [1, 2, 8] {
+        let rt = common::rt(workers);
+        let drops = AtomicUsize::new(0);
+        rt.block_on(|| {
+            heddle::scope(|s| {
+                let mut kept = Vec::new();
+                for i in 0..FIBERS {
+                    let drops = &drops;
+                    let h = s.spawn(move || {
+                        if i % 5 == 0 {
+                            heddle::yield_now();
+                        }
+                        Counted(drops)
+                    });
+                    match i % 3 {
+                        0 => drop(h.join().unwrap()),
+                        1 => drop(h),
+                        _ => kept.push(h),
+                    }
+                    if i % 100 == 99 {
+                        heddle::yield_now();
+                        kept.truncate(kept.len() / 2);
+                    }
+                }
+            });
+            assert_eq!(drops.load(Ordering::SeqCst), FIBERS, "{workers} workers");
+        });
+    }
+}
+
 #[test]
 fn a_joined_panic_is_not_reraised() {
     let rt = common::rt(2);
