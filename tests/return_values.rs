@@ -135,3 +135,46 @@ fn float_control_words_are_per_fiber() {
         .unwrap();
     assert_eq!(fresh, (0, 0));
 }
+
+/// Worker threads inherit the floating-point modes of the thread that
+/// started them (here: round up), but every fiber starts with the
+/// defaults; and a fiber that set its own modes finds them again after
+/// each join, when its child's last switch (which takes MXCSR's defaults
+/// for granted: `arch`, "The last switch") resumes it.
+#[test]
+fn fibers_start_with_default_modes_and_joiners_keep_theirs() {
+    let saved = mxcsr();
+    set_mxcsr((saved & !MXCSR_RC) | (0b10 << 13)); // round up, for the workers to inherit
+    let rt = common::rt(2);
+    set_mxcsr(saved);
+    let (children, parent): (Vec<u32>, Vec<u32>) = rt.block_on(|| {
+        heddle::spawn(|| {
+            set_mxcsr((mxcsr() & !MXCSR_RC) | (0b01 << 13)); // round down
+            let mut seen = (Vec::new(), Vec::new());
+            for i in 0..2_000u32 {
+                let child = heddle::spawn(move || {
+                    if i % 7 == 0 {
+                        heddle::yield_now();
+                    }
+                    mxcsr() & MXCSR_RC
+                });
+                seen.0.push(child.join().unwrap());
+                seen.1.push(mxcsr() & MXCSR_RC);
+            }
+            set_mxcsr(mxcsr() & !MXCSR_RC); // Rust's defaults again before returning
+            seen
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(
+        children.iter().all(|&rc| rc == 0),
+        "a child saw its spawner's or its thread's modes"
+    );
+    assert!(
+        parent.iter().all(|&rc| rc == 0b01 << 13),
+        "a joiner lost its own modes"
+    );
+    drop(rt);
+    assert_eq!(mxcsr() & MXCSR_RC, saved & MXCSR_RC);
+}
