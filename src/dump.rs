@@ -61,7 +61,7 @@ pub enum FiberState {
     Ready,
     /// Blocked in `JoinHandle::join` (or `join`) on this fiber.
     Joining(FiberId),
-    /// Blocked in [`join`](crate::join), waiting for its other half, which
+    /// Blocked in [`join`](fn@crate::join), waiting for its other half, which
     /// another worker took.
     JoiningHalf,
     /// Blocked receiving from a channel.

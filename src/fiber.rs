@@ -2,7 +2,7 @@
 //!
 //! This module mirrors `std::thread`'s: a [`Builder`] for named fibers and
 //! custom stack sizes with a fallible `spawn`, a [`Fiber`] handle with an id
-//! and a name, and [`current`] to ask which fiber is running.
+//! and a name, and [`current`](fn@current) to ask which fiber is running.
 
 use crate::scheduler::current;
 use crate::scheduler::suspend;

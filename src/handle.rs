@@ -156,7 +156,7 @@ pub(crate) fn wait<T>(packet: &ResultPacket<T>, id: u64) -> thread::Result<T> {
 
 /// An owned permission to wait for a fiber's result.
 ///
-/// Returned by [`spawn`](crate::spawn), [`Runtime::spawn`](crate::Runtime::spawn)
+/// Returned by [`spawn`](fn@crate::spawn), [`Runtime::spawn`](crate::Runtime::spawn)
 /// and [`fiber::Builder::spawn`](crate::fiber::Builder::spawn). Dropping it
 /// detaches the fiber: it still runs to completion, and its result is dropped.
 ///

@@ -26,7 +26,7 @@
 //!
 //! | std / rayon                  | heddle                                      |
 //! |------------------------------|---------------------------------------------|
-//! | `thread::spawn`              | [`spawn`] (inside a fiber), [`Runtime::spawn`] (anywhere) |
+//! | `thread::spawn`              | [`spawn`](fn@spawn) (inside a fiber), [`Runtime::spawn`] (anywhere) |
 //! | tokio's `spawn_local`        | [`spawn_local`]: pinned to its worker, `!Send` allowed |
 //! | `thread::Builder`            | [`fiber::Builder`] (name, stack size, fallible `spawn`) |
 //! | `JoinHandle::join`           | [`JoinHandle::join`]: suspends a fiber, blocks a thread |
@@ -75,7 +75,7 @@
 //!   pinned too, so what the two share never crosses threads. In the same
 //!   cdylib measurement, pinned fibers resumed on another thread 0 times
 //!   in 160,000 yields. Use it for thread-bound state, and plain
-//!   [`spawn`] for everything else, so that work stealing can spread it.
+//!   [`spawn`](fn@spawn) for everything else, so that work stealing can spread it.
 //!
 //! - **Is `spawn` honestly safe?** Not completely, and we say so. The
 //!   `Send` bound stops a fiber from *capturing* a `!Send` value, but not

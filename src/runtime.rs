@@ -128,7 +128,7 @@ impl Runtime {
 
     /// Every live fiber of this runtime: id, name, and what it is doing
     /// (running where and for how long, ready, or what it waits on). A
-    /// snapshot, cheap enough to take in production: see [`dump`](crate::dump)
+    /// snapshot, cheap enough to take in production: see [`dump`]
     /// for how it is taken and what it costs.
     ///
     /// # Examples
@@ -150,7 +150,7 @@ impl Runtime {
     }
 
     /// [`fibers`](Self::fibers) as text, one line per fiber, in the format
-    /// documented in [`dump`](crate::dump): like Go's goroutine dump, for
+    /// documented in [`dump`]: like Go's goroutine dump, for
     /// logs and for a debug endpoint.
     ///
     /// # Examples
