@@ -233,10 +233,8 @@ mod tests {
         loom::model(|| {
             let p: Arc<Packet<u32, u8>> = Arc::new(Packet::new());
             let p2 = p.clone();
-            let completer = thread::spawn(move || {
-                let kept = matches!(p2.complete(|| 42), Completed::Detached);
-                kept
-            });
+            let completer =
+                thread::spawn(move || matches!(p2.complete(|| 42), Completed::Detached));
             let handle_took_it = p.is_done() || !p.detach();
             let fiber_kept_it = completer.join().unwrap();
             assert!(handle_took_it != fiber_kept_it);
