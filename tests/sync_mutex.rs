@@ -53,3 +53,33 @@ fn a_panic_while_locked_unlocks() {
     assert!(r.join().is_err());
     assert_eq!(*m.try_lock().expect("unlocked by the unwind"), 1);
 }
+
+/// std's `Mutex::new` is a `const fn`: a mutex may live in a `static`.
+static TOTAL: heddle::sync::Mutex<u64> = heddle::sync::Mutex::new(0);
+
+#[test]
+fn a_mutex_in_a_static_counts_exactly_from_fibers_on_several_workers() {
+    let rt = common::rt(4);
+    let hs: Vec<_> = (1..=100u64)
+        .map(|i| {
+            rt.spawn(move || {
+                let mut g = TOTAL.lock();
+                let v = *g;
+                heddle::yield_now(); // held across a yield, maybe a move
+                *g = v + i;
+            })
+        })
+        .collect();
+    hs.into_iter().for_each(|h| h.join().unwrap());
+    assert_eq!(*TOTAL.lock(), 5050);
+}
+
+#[test]
+fn from_and_a_displayed_guard_are_std_s() {
+    let m = heddle::sync::Mutex::from(String::from("fiber"));
+    let s = std::sync::Mutex::from(String::from("fiber"));
+    // Display forwards to the value, flags included, as std's guard does.
+    assert_eq!(m.lock().to_string(), "fiber");
+    assert_eq!(format!("[{:>8}]", m.lock()), format!("[{:>8}]", s.lock().unwrap()));
+    assert_eq!(format!("[{:<8}]", m.lock()), "[fiber   ]");
+}

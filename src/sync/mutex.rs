@@ -66,12 +66,22 @@ struct Waiter {
 }
 
 /// The queue behind [`Mutex::state`]'s `PARKED` bit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Waiters {
     queue: VecDeque<Waiter>,
     next_ticket: u64,
     /// The ticket of the waiter the lock was handed to, until it takes it.
     handed: Option<u64>,
+}
+
+impl Waiters {
+    const fn new() -> Self {
+        Waiters {
+            queue: VecDeque::new(),
+            next_ticket: 0,
+            handed: None,
+        }
+    }
 }
 
 /// A mutual-exclusion lock whose waiters park their fiber (a plain thread
@@ -142,18 +152,23 @@ pub struct MutexGuard<'a, T: ?Sized> {
 unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
 impl<T> Mutex<T> {
-    /// A new, unlocked mutex.
+    /// A new, unlocked mutex. A `const fn`, as std's is, so a mutex may
+    /// live in a `static`.
     ///
     /// # Examples
     ///
     /// ```
     /// let m = heddle::sync::Mutex::new(5);
     /// assert_eq!(*m.lock(), 5);
+    ///
+    /// static NEXT: heddle::sync::Mutex<u32> = heddle::sync::Mutex::new(0);
+    /// *NEXT.lock() += 1;
+    /// assert_eq!(*NEXT.lock(), 1);
     /// ```
-    pub fn new(value: T) -> Mutex<T> {
+    pub const fn new(value: T) -> Mutex<T> {
         Mutex {
             state: AtomicUsize::new(0),
-            waiters: RawLock::new(Waiters::default()),
+            waiters: RawLock::new(Waiters::new()),
             value: UnsafeCell::new(value),
         }
     }
@@ -325,6 +340,20 @@ impl<T: Default> Default for Mutex<T> {
     }
 }
 
+/// A new, unlocked mutex holding `value` (as [`Mutex::new`]).
+///
+/// # Examples
+///
+/// ```
+/// let m = heddle::sync::Mutex::from(7);
+/// assert_eq!(*m.lock(), 7);
+/// ```
+impl<T> From<T> for Mutex<T> {
+    fn from(value: T) -> Self {
+        Mutex::new(value)
+    }
+}
+
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.try_lock() {
@@ -358,5 +387,20 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
 impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// Displays the guarded value, formatting flags and all, as std's guard
+/// does.
+///
+/// # Examples
+///
+/// ```
+/// let m = heddle::sync::Mutex::new(42);
+/// assert_eq!(format!("{:>4}", m.lock()), "  42");
+/// ```
+impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
     }
 }
