@@ -150,6 +150,13 @@ impl<'scope> Scope<'scope, '_> {
 /// If `f` panics, or a fiber panicked and was not joined, the panic is
 /// re-raised here, after every fiber of the scope has finished.
 ///
+/// One deliberate difference from `std::thread::scope`: where `f`
+/// returned but an unjoined fiber panicked, std raises a new panic whose
+/// payload is the message "a scoped thread panicked"; heddle re-raises
+/// that fiber's own payload (the first such fiber's, in spawn order), as
+/// `rayon::scope` does, so a `catch_unwind` around the scope sees what
+/// went wrong. Where `f` itself panicked, both re-raise `f`'s payload.
+///
 /// # Panics
 ///
 /// Outside a fiber (use [`Runtime::block_on`](crate::Runtime::block_on) to

@@ -173,3 +173,28 @@ fn a_panic_in_join_waits_for_the_other_side() {
     assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"left side"));
     assert_eq!(other_done.load(Ordering::SeqCst), 1);
 }
+
+/// The documented difference from `std::thread::scope`: an unjoined
+/// fiber's own payload is re-raised (the first in spawn order, not the
+/// first to panic), and a panic its handle already returned is not.
+#[test]
+fn the_first_unjoined_panic_in_spawn_order_is_reraised_with_its_payload() {
+    let rt = common::rt(2);
+    let r = rt.block_on(|| {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            heddle::scope(|s| {
+                let joined = s.spawn(|| panic!("joined, so not re-raised"));
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        heddle::yield_now();
+                    }
+                    panic!("first spawned")
+                });
+                s.spawn(|| panic!("first to panic"));
+                assert!(joined.join().is_err());
+            })
+        }))
+    });
+    let payload = r.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"first spawned"));
+}
