@@ -83,3 +83,52 @@ fn from_and_a_displayed_guard_are_std_s() {
     assert_eq!(format!("[{:>8}]", m.lock()), format!("[{:>8}]", s.lock().unwrap()));
     assert_eq!(format!("[{:<8}]", m.lock()), "[fiber   ]");
 }
+
+/// A `try_lock` that fails must leave the lock to its holder: it used to
+/// build a guard before checking, and dropping that guard unlocked the
+/// mutex under the holder's feet.
+#[test]
+fn a_failed_try_lock_leaves_the_holders_lock_alone() {
+    let m = heddle::sync::Mutex::new(0u32);
+    let g = m.lock();
+    assert!(m.try_lock().is_none());
+    assert!(m.try_lock().is_none(), "the failed try_lock unlocked it");
+    drop(g);
+    assert!(m.try_lock().is_some());
+}
+
+/// Mutual exclusion with `try_lock` from fibers on several workers and
+/// from plain threads: every increment counted, none lost.
+#[test]
+fn try_lock_counts_exactly_under_contention() {
+    let rt = common::rt(4);
+    let m = Arc::new(heddle::sync::Mutex::new(0u64));
+    let bump = |m: &heddle::sync::Mutex<u64>| {
+        let mut done = 0;
+        while done < 2000 {
+            if let Some(mut g) = m.try_lock() {
+                let v = *g;
+                heddle::yield_now(); // others try meanwhile
+                *g = v + 1;
+                done += 1;
+            } else {
+                heddle::yield_now(); // a fiber spinning here would keep the holder off its worker
+            }
+        }
+    };
+    let fibers: Vec<_> = (0..8)
+        .map(|_| {
+            let m = m.clone();
+            rt.spawn(move || bump(&m))
+        })
+        .collect();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let m = m.clone();
+            std::thread::spawn(move || bump(&m))
+        })
+        .collect();
+    fibers.into_iter().for_each(|h| h.join().unwrap());
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(*m.lock(), 10 * 2000);
+}

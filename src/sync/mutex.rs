@@ -286,7 +286,14 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(m.try_lock().is_some());
     /// ```
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.try_acquire().then_some(MutexGuard { lock: self })
+        // Not `then_some(MutexGuard { .. })`: its argument is built even
+        // when the acquire fails, and dropping that guard would unlock
+        // the current holder's lock.
+        if self.try_acquire() {
+            Some(MutexGuard { lock: self })
+        } else {
+            None
+        }
     }
 
     fn unlock(&self) {
