@@ -132,3 +132,16 @@ fn try_lock_counts_exactly_under_contention() {
     threads.into_iter().for_each(|t| t.join().unwrap());
     assert_eq!(*m.lock(), 10 * 2000);
 }
+
+/// Debug output as std's, and formatting a locked mutex leaves it locked.
+#[test]
+fn debug_output_is_std_s_unlocked_and_locked() {
+    let m = heddle::sync::Mutex::new(vec![1, 2]);
+    let s = std::sync::Mutex::new(vec![1, 2]);
+    assert_eq!(format!("{m:?}"), format!("{s:?}"));
+    let (g, sg) = (m.lock(), s.lock().unwrap());
+    assert_eq!(format!("{m:?}"), format!("{s:?}"));
+    assert_eq!(format!("{m:?}"), r#"Mutex { data: "<locked>", poisoned: false, .. }"#);
+    assert!(m.try_lock().is_none(), "formatting released the lock");
+    drop((g, sg));
+}

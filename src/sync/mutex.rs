@@ -361,12 +361,18 @@ impl<T> From<T> for Mutex<T> {
     }
 }
 
+/// The same output as std's `Mutex`: `Mutex { data: .., poisoned: false,
+/// .. }`, with `"<locked>"` for the data while another holder has it. A
+/// heddle mutex is never poisoned, so `poisoned` is always false.
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Mutex");
         match self.try_lock() {
-            Some(g) => f.debug_struct("Mutex").field("value", &&*g).finish(),
-            None => f.debug_struct("Mutex").field("value", &"<locked>").finish(),
-        }
+            Some(g) => d.field("data", &&*g),
+            None => d.field("data", &"<locked>"),
+        };
+        d.field("poisoned", &false);
+        d.finish_non_exhaustive()
     }
 }
 
