@@ -184,20 +184,12 @@ where
     RA: Send,
     RB: Send,
 {
-    if !current::in_fiber() {
+    // One look at this thread's worker serves the check, the offer, the
+    // runtime and the stack test; it is not used once `a` has run (the
+    // fiber may have moved to another worker by then).
+    let Some(w) = current::fiber_worker() else {
         return (a(), b());
-    }
-    current::with_current_shared(move |shared| join_in(shared, a, b)).expect("inside a fiber")
-}
-
-/// [`join`] inside a fiber of `shared`.
-fn join_in<A, B, RA, RB>(shared: &Shared, a: A, b: B) -> (RA, RB)
-where
-    A: FnOnce() -> RA + Send,
-    B: FnOnce() -> RB + Send,
-    RA: Send,
-    RB: Send,
-{
+    };
     let job = StackJob {
         b: UnsafeCell::new(Some(b)),
         packet: Packet::new(),
@@ -207,13 +199,11 @@ where
     // SAFETY: `job` outlives its queued reference: below, we take it back,
     // wait for the thief's latch, or find it moved (scheduler/job.rs).
     let job_ref = unsafe { JobRef::new(data, StackJob::<B, RB>::op) };
-    if !fork::offer(shared, job_ref) {
-        // Not on one of `shared`'s workers after all: run in order.
-        // SAFETY: never queued, so `b` is ours.
-        let b = unsafe { (*job.b.get()).take() }.expect("unqueued job has its closure");
-        return (a(), b());
-    }
-    let stack_ok = current::stack_remaining().is_some_and(|left| left >= JOIN_INLINE_MIN);
+    fork::offer(w, job_ref);
+    let stack_ok = w.stack_left().is_some_and(|left| left >= JOIN_INLINE_MIN);
+    // SAFETY: the runtime outlives every fiber of it, this one included,
+    // wherever it runs after `a` (as in `current::with_current_shared`).
+    let shared: &Shared = unsafe { &*Arc::as_ptr(&w.shared) };
     let ra = if stack_ok {
         panic::catch_unwind(AssertUnwindSafe(a))
     } else {

@@ -167,17 +167,6 @@ pub(crate) fn running_fiber() -> RunningFiber {
     }
 }
 
-/// Bytes of stack left below the caller in the running fiber, if in one.
-pub(crate) fn stack_remaining() -> Option<usize> {
-    let task = current_task()?;
-    // SAFETY: the running task is ours; the worker does not touch its stack
-    // field while the fiber runs.
-    let low = unsafe { (*task).stack.as_ref()?.guard().1 };
-    let marker = 0u8;
-    let here = core::hint::black_box(&marker) as *const u8 as usize;
-    Some(here.saturating_sub(low))
-}
-
 /// Call `f` with the runtime of the fiber running on this thread, if any,
 /// without touching the runtime's reference count (a cache line every
 /// worker shares: one clone per spawn cost a third of the 2-worker skynet).

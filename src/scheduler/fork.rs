@@ -1,23 +1,18 @@
 //! The fiber side of fork-join jobs (job.rs): offering a job, taking it
 //! back, and moving a switching-out fiber's queued jobs off its stack.
 
-use super::Shared;
-use super::current::{current, local_worker};
+use super::current::current;
 use super::job::JobRef;
 use super::worker::Worker;
 
-/// Offer `job` to thieves on this fiber's worker (if it is one of
-/// `shared`'s), and wake a sleeping worker to take it (sleep.rs's posting
-/// protocol, fence included: an `a` that waits for its `b` to run on
-/// another worker must not wait on a lost wake-up). Returns false if not
-/// queued.
-pub(crate) fn offer(shared: &Shared, job: JobRef) -> bool {
-    let Some(w) = local_worker(shared) else {
-        return false;
-    };
+/// Offer `job` to thieves on `w`, the worker of the calling fiber, and
+/// wake a sleeping worker to take it (sleep.rs's posting protocol, fence
+/// included: an `a` that waits for its `b` to run on another worker must
+/// not wait on a lost wake-up).
+#[inline]
+pub(crate) fn offer(w: &Worker, job: JobRef) {
     w.jobs.push(job);
-    shared.sleep.notify_work_from_worker();
-    true
+    w.shared.sleep.notify_work_from_worker();
 }
 
 /// After `a`, in the fiber that offered the job at `data` and has not

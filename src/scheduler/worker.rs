@@ -345,6 +345,19 @@ impl Worker {
         }
     }
 
+    /// Bytes of stack left below the caller, who must be the fiber
+    /// running on this worker; `None` if it has no stack of ours.
+    #[inline]
+    pub(crate) fn stack_left(&self) -> Option<usize> {
+        let task = self.current.get()?;
+        // SAFETY: the running task is the caller's own; the worker does not
+        // touch its stack field while the fiber runs.
+        let low = unsafe { (*task.as_ptr()).stack.as_ref()?.guard().1 };
+        let marker = 0u8;
+        let here = core::hint::black_box(&marker) as *const u8 as usize;
+        Some(here.saturating_sub(low))
+    }
+
     /// A retired task's box to reuse, if this worker has one.
     pub(crate) fn recycled_task(&self) -> Option<Box<Task>> {
         self.tasks.borrow_mut().pop()
