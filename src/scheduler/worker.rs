@@ -148,6 +148,9 @@ pub(crate) struct Worker {
     /// `&shared.stats[index]`, kept for the switch path (no reference
     /// count or bounds check there).
     stats: *const StatsCell,
+    /// `&shared.run_next[index]`, likewise (a spawn and its join reach it
+    /// about five times).
+    run_next: *const RunNext,
     pub(crate) queue: RunQueue<TaskRef>,
     /// Fork-join jobs of the fiber running now, newest on top (job.rs);
     /// empty whenever the worker switches to a fiber.
@@ -212,10 +215,12 @@ impl Worker {
         jobs: crossbeam_deque::Worker<JobRef>,
     ) -> Self {
         let stats: *const StatsCell = &*shared.stats[index];
+        let run_next: *const RunNext = &*shared.run_next[index];
         Worker {
             index,
             shared,
             stats,
+            run_next,
             queue,
             jobs,
             credit: Credit::default(),
@@ -308,7 +313,9 @@ impl Worker {
 
     /// This worker's run-next slot (run_next.rs).
     pub(crate) fn run_next(&self) -> &RunNext {
-        &self.shared.run_next[self.index]
+        // SAFETY: `run_next` points into `self.shared.run_next`, a boxed
+        // slice that never moves and lives as long as the `shared` we hold.
+        unsafe { &*self.run_next }
     }
 
     /// A fiber of this worker woke `task`: it runs next here. A fiber it
