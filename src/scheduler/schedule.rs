@@ -91,7 +91,12 @@ impl Shared {
         let slot = task.slot;
         let task = match recycled {
             Some(mut boxed) => {
-                *boxed = task;
+                debug_assert!(boxed.stack.is_none() && boxed.entry.is_none() && boxed.name.is_none());
+                // SAFETY: a plain overwrite of a valid, owned `Task`. The
+                // old value is not dropped, and owns nothing that needs it:
+                // `Worker::retire` emptied its stack, entry and name before
+                // caching the box, and its other fields are plain data.
+                unsafe { core::ptr::write(&mut *boxed, task) };
                 TaskRef::from_box(boxed)
             }
             None => TaskRef::new(task),
