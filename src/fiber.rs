@@ -12,6 +12,7 @@ use crate::handle::JoinHandle;
 pub use crate::handle::{Fiber, FiberId};
 use crate::loom::Arc;
 use crate::runtime::Runtime;
+use crate::scope::{Scope, ScopedJoinHandle};
 use crate::scheduler::Shared;
 use crate::scheduler::park::Wait;
 use crate::spawn::{Options, StaysOnThisThread, spawn_with};
@@ -177,6 +178,47 @@ impl Builder {
         T: Send + 'static,
     {
         self.spawn_in(runtime.shared(), f)
+    }
+
+    /// Spawn the fiber in `scope`, as [`Scope::spawn`] does, with this
+    /// builder's name and stack size: std's `thread::Builder::spawn_scoped`.
+    ///
+    /// # Errors
+    ///
+    /// A stack size out of range, or a stack that cannot be mapped; the
+    /// scope carries on without the fiber.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(2).build()?;
+    /// let data = vec![7u8; 300 * 1024];
+    /// let total = rt.block_on(|| {
+    ///     heddle::scope(|s| {
+    ///         let h = heddle::fiber::Builder::new()
+    ///             .name("summer")
+    ///             .stack_size(1 << 20)
+    ///             .spawn_scoped(s, || {
+    ///                 let copy = [0u8; 400 * 1024]; // too big for the default stack
+    ///                 assert_eq!(heddle::fiber::current().name(), Some("summer"));
+    ///                 data.iter().map(|&b| u64::from(b)).sum::<u64>() + u64::from(copy[1])
+    ///             })?;
+    ///         Ok::<u64, std::io::Error>(h.join().unwrap())
+    ///     })
+    /// })?;
+    /// assert_eq!(total, 7 * 300 * 1024);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        scope.spawn_with_options(self.options(), f)
     }
 
     pub(crate) fn spawn_in<F, T>(self, shared: &Shared, f: F) -> io::Result<JoinHandle<T>>

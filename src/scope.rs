@@ -109,19 +109,28 @@ impl<'scope> Scope<'scope, '_> {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
+        self.spawn_with_options(Options::default(), f)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`spawn`](Self::spawn) with a name and stack size
+    /// ([`fiber::Builder::spawn_scoped`](crate::fiber::Builder::spawn_scoped)).
+    /// An error leaves the scope as it was.
+    pub(crate) fn spawn_with_options<F, T>(
+        &'scope self,
+        opts: Options,
+        f: F,
+    ) -> std::io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
         self.pending.add(1);
         // SAFETY: `scope` waits for `pending` to reach zero before returning,
         // and the fiber lowers it only after its closure finished and its
         // result was stored, so nothing borrowed for 'scope expires first.
-        let spawned = unsafe {
-            spawn_with(
-                &self.shared,
-                Options::default(),
-                f,
-                Some(self.pending.clone()),
-                false,
-            )
-        };
+        let spawned =
+            unsafe { spawn_with(&self.shared, opts, f, Some(self.pending.clone()), false) };
         match spawned {
             Ok(h) => {
                 // The packet's lifetimes were erased by the spawn (see the
@@ -131,14 +140,14 @@ impl<'scope> Scope<'scope, '_> {
                 // SAFETY: a trait upcast of the same value.
                 let packet = unsafe { h.packet().clone().view(|p| p as *const dyn AnyResult) };
                 self.packets.lock().push(packet);
-                ScopedJoinHandle {
+                Ok(ScopedJoinHandle {
                     inner: h,
                     scope: PhantomData,
-                }
+                })
             }
             Err(e) => {
                 self.pending.done();
-                panic!("{e}");
+                Err(e)
             }
         }
     }

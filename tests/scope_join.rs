@@ -198,3 +198,32 @@ fn the_first_unjoined_panic_in_spawn_order_is_reraised_with_its_payload() {
     let payload = r.unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"first spawned"));
 }
+
+/// std's `thread::Builder::spawn_scoped`: a named scoped fiber with its own
+/// stack size borrows from outside; a bad stack size is an error the scope
+/// carries on after (no fiber counted, so the scope does not wait for it).
+#[test]
+fn builder_spawn_scoped_names_sizes_and_fails_cleanly() {
+    let rt = common::rt(2);
+    let words = ["weft", "warp", "heddle"];
+    let (total, err) = rt.block_on(|| {
+        heddle::scope(|s| {
+            let big = heddle::fiber::Builder::new()
+                .name("reader")
+                .stack_size(2 << 20)
+                .spawn_scoped(s, || {
+                    let scratch = [1u8; 1 << 20]; // needs the bigger stack
+                    assert_eq!(heddle::fiber::current().name(), Some("reader"));
+                    words.iter().map(|w| w.len()).sum::<usize>() + usize::from(scratch[7])
+                })
+                .expect("a 2 MiB stack");
+            let err = heddle::fiber::Builder::new()
+                .stack_size(usize::MAX)
+                .spawn_scoped(s, || unreachable!("never spawned"))
+                .expect_err("no such stack");
+            (big.join().unwrap(), err)
+        })
+    });
+    assert_eq!(total, 4 + 4 + 6 + 1);
+    assert!(err.to_string().contains("stack size"), "{err}");
+}
