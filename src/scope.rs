@@ -82,6 +82,24 @@ impl<T> ScopedJoinHandle<'_, T> {
     pub fn is_finished(&self) -> bool {
         self.inner.is_finished()
     }
+
+    /// The fiber this handle waits for (std's `ScopedJoinHandle::thread`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = heddle::Builder::new().workers(1).build()?;
+    /// rt.block_on(|| heddle::scope(|s| {
+    ///     let h = heddle::fiber::Builder::new().name("scoped").spawn_scoped(s, || ())?;
+    ///     assert_eq!(h.fiber().name(), Some("scoped"));
+    ///     assert_ne!(h.fiber().id(), heddle::fiber::current().id());
+    ///     Ok::<(), std::io::Error>(())
+    /// }))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn fiber(&self) -> &crate::fiber::Fiber {
+        self.inner.fiber()
+    }
 }
 
 impl<'scope> Scope<'scope, '_> {

@@ -217,6 +217,7 @@ fn builder_spawn_scoped_names_sizes_and_fails_cleanly() {
                     words.iter().map(|w| w.len()).sum::<usize>() + usize::from(scratch[7])
                 })
                 .expect("a 2 MiB stack");
+            assert_eq!(big.fiber().name(), Some("reader"));
             let err = heddle::fiber::Builder::new()
                 .stack_size(usize::MAX)
                 .spawn_scoped(s, || unreachable!("never spawned"))
