@@ -160,8 +160,9 @@ where
 /// otherwise the caller parks until the fiber that took it is done.
 /// Like `rayon::join`, `b` runs even if `a` panicked.
 ///
-/// A panic in either is re-raised after both have finished. Outside a fiber
-/// the two run one after the other on the calling thread.
+/// A panic in either is re-raised after both have finished (`a`'s, if
+/// both panicked). Outside a fiber the two run one after the other on the
+/// calling thread, with the same promises.
 ///
 /// # Examples
 ///
@@ -188,7 +189,7 @@ where
     // runtime and the stack test; it is not used once `a` has run (the
     // fiber may have moved to another worker by then).
     let Some(w) = current::fiber_worker() else {
-        return (a(), b());
+        return join_here(a, b);
     };
     let job = StackJob {
         b: UnsafeCell::new(Some(b)),
@@ -241,6 +242,24 @@ where
         // known here: a dump shows FiberState::JoiningHalf).
         None => wait(&job.packet, 0),
     };
+    both(ra, rb)
+}
+
+/// Outside a fiber: `a`, then `b`, on this thread, with the same promise
+/// as inside one (`b` runs even if `a` panicked; `a`'s panic wins).
+#[cold]
+fn join_here<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB,
+{
+    let ra = panic::catch_unwind(AssertUnwindSafe(a));
+    let rb = panic::catch_unwind(AssertUnwindSafe(b));
+    both(ra, rb)
+}
+
+/// Both results, or the first panic (`a`'s if both panicked), re-raised.
+fn both<RA, RB>(ra: std::thread::Result<RA>, rb: std::thread::Result<RB>) -> (RA, RB) {
     match (ra, rb) {
         (Ok(ra), Ok(rb)) => (ra, rb),
         (Err(p), _) | (_, Err(p)) => panic::resume_unwind(p),

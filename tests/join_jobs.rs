@@ -118,6 +118,25 @@ fn a_panic_in_a_still_runs_b_and_propagates() {
     assert!(b_ran.load(Ordering::SeqCst));
 }
 
+/// Outside a fiber `join` runs `a`, then `b`, on the calling thread, and
+/// keeps rayon's promise there too: `b` runs even if `a` panicked, and
+/// `a`'s panic is the one re-raised when both do.
+#[test]
+fn outside_a_fiber_a_panic_in_a_still_runs_b() {
+    let b_ran = AtomicBool::new(false);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        heddle::join(|| panic!("a failed"), || b_ran.store(true, Ordering::SeqCst))
+    }));
+    assert_eq!(common::panic_message(&*r.unwrap_err()), "a failed");
+    assert!(b_ran.load(Ordering::SeqCst), "b did not run after a panicked");
+    let r = std::panic::catch_unwind(|| {
+        heddle::join(|| -> () { panic!("a failed") }, || -> () { panic!("b failed") })
+    });
+    assert_eq!(common::panic_message(&*r.unwrap_err()), "a failed");
+    let r = std::panic::catch_unwind(|| heddle::join(|| 1, || -> () { panic!("b failed") }));
+    assert_eq!(common::panic_message(&*r.unwrap_err()), "b failed");
+}
+
 #[test]
 fn a_panic_in_a_stolen_b_comes_back_to_the_joiner() {
     let rt = common::rt(2);
