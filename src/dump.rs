@@ -70,6 +70,8 @@ pub enum FiberState {
     Sending,
     /// Blocked locking a `heddle::sync::Mutex`.
     Locking,
+    /// Blocked waiting on a `heddle::sync::Condvar` for a notify.
+    WaitingCondvar,
     /// Blocked in `WaitGroup::wait` (`scope` waits on one too).
     WaitingGroup,
     /// In `heddle::sleep`: wakes after this long (`None`: never).
@@ -101,6 +103,7 @@ impl fmt::Display for FiberState {
             FiberState::Receiving => f.write_str("blocked on a channel receive"),
             FiberState::Sending => f.write_str("blocked on a channel send"),
             FiberState::Locking => f.write_str("blocked on a Mutex"),
+            FiberState::WaitingCondvar => f.write_str("blocked on a Condvar"),
             FiberState::WaitingGroup => f.write_str("blocked on a WaitGroup"),
             FiberState::Sleeping { remaining: None } => f.write_str("sleeping for good"),
             FiberState::Sleeping {
@@ -216,6 +219,7 @@ fn state_of(l: &Listed, running: &[(u64, Duration)], now: Instant) -> FiberState
         Status::Waiting(Wait::Recv) => FiberState::Receiving,
         Status::Waiting(Wait::Send) => FiberState::Sending,
         Status::Waiting(Wait::Mutex) => FiberState::Locking,
+        Status::Waiting(Wait::Condvar) => FiberState::WaitingCondvar,
         Status::Waiting(Wait::Group) => FiberState::WaitingGroup,
         Status::Waiting(Wait::Sleep(until)) => FiberState::Sleeping {
             remaining: until.map(|u| u.saturating_duration_since(now)),

@@ -12,9 +12,9 @@ use crate::handle::JoinHandle;
 pub use crate::handle::{Fiber, FiberId};
 use crate::loom::Arc;
 use crate::runtime::Runtime;
-use crate::scope::{Scope, ScopedJoinHandle};
 use crate::scheduler::Shared;
 use crate::scheduler::park::Wait;
+use crate::scope::{Scope, ScopedJoinHandle};
 use crate::spawn::{Options, StaysOnThisThread, spawn_with};
 
 /// The fiber running this code.

@@ -125,12 +125,21 @@ fn a_panic_in_a_still_runs_b_and_propagates() {
 fn outside_a_fiber_a_panic_in_a_still_runs_b() {
     let b_ran = AtomicBool::new(false);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        heddle::join(|| panic!("a failed"), || b_ran.store(true, Ordering::SeqCst))
+        heddle::join(
+            || panic!("a failed"),
+            || b_ran.store(true, Ordering::SeqCst),
+        )
     }));
     assert_eq!(common::panic_message(&*r.unwrap_err()), "a failed");
-    assert!(b_ran.load(Ordering::SeqCst), "b did not run after a panicked");
+    assert!(
+        b_ran.load(Ordering::SeqCst),
+        "b did not run after a panicked"
+    );
     let r = std::panic::catch_unwind(|| {
-        heddle::join(|| -> () { panic!("a failed") }, || -> () { panic!("b failed") })
+        heddle::join(
+            || -> () { panic!("a failed") },
+            || -> () { panic!("b failed") },
+        )
     });
     assert_eq!(common::panic_message(&*r.unwrap_err()), "a failed");
     let r = std::panic::catch_unwind(|| heddle::join(|| 1, || -> () { panic!("b failed") }));

@@ -80,7 +80,10 @@ fn from_and_a_displayed_guard_are_std_s() {
     let s = std::sync::Mutex::from(String::from("fiber"));
     // Display forwards to the value, flags included, as std's guard does.
     assert_eq!(m.lock().to_string(), "fiber");
-    assert_eq!(format!("[{:>8}]", m.lock()), format!("[{:>8}]", s.lock().unwrap()));
+    assert_eq!(
+        format!("[{:>8}]", m.lock()),
+        format!("[{:>8}]", s.lock().unwrap())
+    );
     assert_eq!(format!("[{:<8}]", m.lock()), "[fiber   ]");
 }
 
@@ -141,7 +144,10 @@ fn debug_output_is_std_s_unlocked_and_locked() {
     assert_eq!(format!("{m:?}"), format!("{s:?}"));
     let (g, sg) = (m.lock(), s.lock().unwrap());
     assert_eq!(format!("{m:?}"), format!("{s:?}"));
-    assert_eq!(format!("{m:?}"), r#"Mutex { data: "<locked>", poisoned: false, .. }"#);
+    assert_eq!(
+        format!("{m:?}"),
+        r#"Mutex { data: "<locked>", poisoned: false, .. }"#
+    );
     assert!(m.try_lock().is_none(), "formatting released the lock");
     drop((g, sg));
 }

@@ -91,7 +91,9 @@ impl Shared {
         let slot = task.slot;
         let task = match recycled {
             Some(mut boxed) => {
-                debug_assert!(boxed.stack.is_none() && boxed.entry.is_none() && boxed.name.is_none());
+                debug_assert!(
+                    boxed.stack.is_none() && boxed.entry.is_none() && boxed.name.is_none()
+                );
                 // SAFETY: a plain overwrite of a valid, owned `Task`. The
                 // old value is not dropped, and owns nothing that needs it:
                 // `Worker::retire` emptied its stack, entry and name before

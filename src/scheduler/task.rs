@@ -129,6 +129,8 @@ pub(crate) enum Wait {
     Send,
     /// A `heddle::sync::Mutex`.
     Mutex,
+    /// A `heddle::sync::Condvar` (a notify).
+    Condvar,
     /// A `WaitGroup` (and `scope`, which waits on one).
     Group,
     /// `heddle::sleep`, until this instant (`None`: for good).
@@ -160,6 +162,7 @@ const WAIT_GROUP: u64 = 5;
 const SLEEP: u64 = 6;
 const IN_BLOCKING: u64 = 7;
 const DETACHED: u64 = 8;
+const CONDVAR: u64 = 9;
 /// The payload of a sleep without end.
 const FOREVER: u64 = u64::MAX >> KIND_BITS;
 
@@ -177,6 +180,7 @@ impl Status {
             Status::Waiting(Wait::Recv) => (RECV, 0),
             Status::Waiting(Wait::Send) => (SEND, 0),
             Status::Waiting(Wait::Mutex) => (MUTEX, 0),
+            Status::Waiting(Wait::Condvar) => (CONDVAR, 0),
             Status::Waiting(Wait::Group) => (WAIT_GROUP, 0),
             Status::Waiting(Wait::Sleep(None)) => (SLEEP, FOREVER),
             Status::Waiting(Wait::Sleep(Some(until))) => {
@@ -196,6 +200,7 @@ impl Status {
             RECV => Status::Waiting(Wait::Recv),
             SEND => Status::Waiting(Wait::Send),
             MUTEX => Status::Waiting(Wait::Mutex),
+            CONDVAR => Status::Waiting(Wait::Condvar),
             WAIT_GROUP => Status::Waiting(Wait::Group),
             SLEEP if payload == FOREVER => Status::Waiting(Wait::Sleep(None)),
             SLEEP => Status::Waiting(Wait::Sleep(Some(epoch() + Duration::from_micros(payload)))),

@@ -9,6 +9,8 @@
 pub(crate) mod spin_lock;
 pub(crate) mod wait_queue;
 
+mod condvar;
+
 #[cfg(not(loom))]
 pub mod channel;
 #[cfg(not(loom))]
@@ -18,6 +20,8 @@ mod wait_group;
 
 #[cfg(not(loom))]
 pub use self::channel::{Receiver, Sender, SyncSender, channel, sync_channel};
+#[cfg(not(loom))]
+pub use self::condvar::{Condvar, WaitTimeoutResult};
 #[cfg(not(loom))]
 pub use self::mutex::{HAND_OFF_AFTER, Mutex, MutexGuard};
 #[cfg(not(loom))]

@@ -297,22 +297,33 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     fn unlock(&self) {
-        if self
-            .state
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            self.unlock_contended();
+        if let Some(waiter) = self.release() {
+            waiter.wake();
         }
     }
 
+    /// Unlock, handing back the waiter to wake (if one was picked) for the
+    /// caller to wake: `unlock`, or a `Condvar` wait once its own lock is
+    /// released (condvar.rs).
+    #[inline]
+    pub(super) fn release(&self) -> Option<Waker> {
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return None;
+        }
+        self.release_contended()
+    }
+
     #[cold]
-    fn unlock_contended(&self) {
+    fn release_contended(&self) -> Option<Waker> {
         let mut w = self.waiters.lock();
         let Some(first) = w.queue.pop_front() else {
             // PARKED was being cleared by a waiter that gave up queueing.
             self.state.fetch_and(!LOCKED, Ordering::Release);
-            return;
+            return None;
         };
         let parked = if w.queue.is_empty() { 0 } else { PARKED };
         if first.since.elapsed() >= HAND_OFF_AFTER {
@@ -324,7 +335,7 @@ impl<T: ?Sized> Mutex<T> {
             self.state.store(parked, Ordering::Release);
         }
         drop(w);
-        first.waker.wake();
+        Some(first.waker)
     }
 
     /// Mutable access without locking (the `&mut` proves exclusivity).
@@ -388,6 +399,26 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as above, and `&mut self` makes this access unique.
         unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// The mutex, still locked, with the guard gone: the caller unlocks it
+    /// ([`Mutex::release`]) or builds a guard again ([`Mutex::lock`]).
+    pub(super) fn into_locked(self) -> &'a Mutex<T> {
+        let lock = self.lock;
+        core::mem::forget(self);
+        lock
+    }
+
+    /// A guard for `lock` again, without locking it.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `lock` (it came from [`into_locked`](Self::into_locked)
+    /// and was not released since), and no other guard for it exists.
+    pub(super) unsafe fn still_held(lock: &'a Mutex<T>) -> Self {
+        MutexGuard { lock }
     }
 }
 

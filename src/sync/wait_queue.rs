@@ -209,17 +209,35 @@ pub(crate) struct WaitQueue<S, W> {
     inner: SpinLock<Inner<S, W>>,
 }
 
-impl<S, W: Wake> WaitQueue<S, W> {
-    pub(crate) fn new(state: S) -> Self {
+impl<S, W> Inner<S, W> {
+    const fn new(state: S) -> Self {
+        Inner {
+            state,
+            waiters: [VecDeque::new(), VecDeque::new()],
+            compact_at: [COMPACT_AT_LEAST; LISTS],
+        }
+    }
+}
+
+impl<S, W> WaitQueue<S, W> {
+    /// A queue with `state` and nobody waiting. A `const fn` outside loom,
+    /// so that types built on it can be `static` (loom's lock is not const).
+    #[cfg(not(loom))]
+    pub(crate) const fn new(state: S) -> Self {
         WaitQueue {
-            inner: SpinLock::new(Inner {
-                state,
-                waiters: [VecDeque::new(), VecDeque::new()],
-                compact_at: [COMPACT_AT_LEAST; LISTS],
-            }),
+            inner: SpinLock::new(Inner::new(state)),
         }
     }
 
+    #[cfg(loom)]
+    pub(crate) fn new(state: S) -> Self {
+        WaitQueue {
+            inner: SpinLock::new(Inner::new(state)),
+        }
+    }
+}
+
+impl<S, W: Wake> WaitQueue<S, W> {
     /// Change the state under the lock; waiters popped through `Wakeups`
     /// are woken after the lock is released.
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut S, &mut Wakeups<'_, W>) -> R) -> R {
