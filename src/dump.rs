@@ -72,6 +72,8 @@ pub enum FiberState {
     Locking,
     /// Blocked waiting on a `heddle::sync::Condvar` for a notify.
     WaitingCondvar,
+    /// Blocked locking a `heddle::sync::RwLock` (to read or to write).
+    LockingRwLock,
     /// Blocked in `WaitGroup::wait` (`scope` waits on one too).
     WaitingGroup,
     /// In `heddle::sleep`: wakes after this long (`None`: never).
@@ -104,6 +106,7 @@ impl fmt::Display for FiberState {
             FiberState::Sending => f.write_str("blocked on a channel send"),
             FiberState::Locking => f.write_str("blocked on a Mutex"),
             FiberState::WaitingCondvar => f.write_str("blocked on a Condvar"),
+            FiberState::LockingRwLock => f.write_str("blocked on an RwLock"),
             FiberState::WaitingGroup => f.write_str("blocked on a WaitGroup"),
             FiberState::Sleeping { remaining: None } => f.write_str("sleeping for good"),
             FiberState::Sleeping {
@@ -220,6 +223,7 @@ fn state_of(l: &Listed, running: &[(u64, Duration)], now: Instant) -> FiberState
         Status::Waiting(Wait::Send) => FiberState::Sending,
         Status::Waiting(Wait::Mutex) => FiberState::Locking,
         Status::Waiting(Wait::Condvar) => FiberState::WaitingCondvar,
+        Status::Waiting(Wait::RwLock) => FiberState::LockingRwLock,
         Status::Waiting(Wait::Group) => FiberState::WaitingGroup,
         Status::Waiting(Wait::Sleep(until)) => FiberState::Sleeping {
             remaining: until.map(|u| u.saturating_duration_since(now)),

@@ -131,6 +131,8 @@ pub(crate) enum Wait {
     Mutex,
     /// A `heddle::sync::Condvar` (a notify).
     Condvar,
+    /// A `heddle::sync::RwLock`.
+    RwLock,
     /// A `WaitGroup` (and `scope`, which waits on one).
     Group,
     /// `heddle::sleep`, until this instant (`None`: for good).
@@ -163,6 +165,7 @@ const SLEEP: u64 = 6;
 const IN_BLOCKING: u64 = 7;
 const DETACHED: u64 = 8;
 const CONDVAR: u64 = 9;
+const RW_LOCK: u64 = 10;
 /// The payload of a sleep without end.
 const FOREVER: u64 = u64::MAX >> KIND_BITS;
 
@@ -181,6 +184,7 @@ impl Status {
             Status::Waiting(Wait::Send) => (SEND, 0),
             Status::Waiting(Wait::Mutex) => (MUTEX, 0),
             Status::Waiting(Wait::Condvar) => (CONDVAR, 0),
+            Status::Waiting(Wait::RwLock) => (RW_LOCK, 0),
             Status::Waiting(Wait::Group) => (WAIT_GROUP, 0),
             Status::Waiting(Wait::Sleep(None)) => (SLEEP, FOREVER),
             Status::Waiting(Wait::Sleep(Some(until))) => {
@@ -201,6 +205,7 @@ impl Status {
             SEND => Status::Waiting(Wait::Send),
             MUTEX => Status::Waiting(Wait::Mutex),
             CONDVAR => Status::Waiting(Wait::Condvar),
+            RW_LOCK => Status::Waiting(Wait::RwLock),
             WAIT_GROUP => Status::Waiting(Wait::Group),
             SLEEP if payload == FOREVER => Status::Waiting(Wait::Sleep(None)),
             SLEEP => Status::Waiting(Wait::Sleep(Some(epoch() + Duration::from_micros(payload)))),

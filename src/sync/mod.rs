@@ -2,14 +2,22 @@
 //!
 //! Every blocking operation here parks the calling *fiber*, never its
 //! worker thread: the worker runs other fibers meanwhile. Called from a
-//! plain OS thread, the same operation blocks the thread. All of them are
-//! built on one wait-queue primitive (`wait_queue.rs`) that implements the
-//! park/wake protocol once.
+//! plain OS thread, the same operation blocks the thread. Channels,
+//! `WaitGroup` and `Condvar` are built on one wait-queue primitive
+//! (`wait_queue.rs`) that implements the park/wake protocol once; `Mutex`
+//! and `RwLock` keep queues of their own (for hand-off and for first-come
+//! order) and register their waiters the same way (park.rs).
 
 pub(crate) mod spin_lock;
 pub(crate) mod wait_queue;
 
 mod condvar;
+#[cfg(not(loom))]
+mod rw_lock;
+// Under loom, only the lock's protocol half, for its model.
+#[cfg(loom)]
+#[path = "rw_lock/queue.rs"]
+mod rw_lock_queue;
 
 #[cfg(not(loom))]
 pub mod channel;
@@ -24,5 +32,7 @@ pub use self::channel::{Receiver, Sender, SyncSender, channel, sync_channel};
 pub use self::condvar::{Condvar, WaitTimeoutResult};
 #[cfg(not(loom))]
 pub use self::mutex::{HAND_OFF_AFTER, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub use self::rw_lock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(not(loom))]
 pub use self::wait_group::WaitGroup;

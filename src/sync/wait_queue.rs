@@ -86,20 +86,20 @@ pub(crate) struct Wakeups<'a, W> {
 /// the common case (a send waking one receiver, an unlock waking one
 /// waiter) allocates nothing; more only for a wake of several.
 #[derive(Debug)]
-struct Popped<W> {
+pub(crate) struct Popped<W> {
     first: Option<W>,
     more: Vec<W>,
 }
 
 impl<W: Wake> Popped<W> {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Popped {
             first: None,
             more: Vec::new(),
         }
     }
 
-    fn push(&mut self, w: W) {
+    pub(crate) fn push(&mut self, w: W) {
         if self.first.is_none() {
             self.first = Some(w);
         } else {
@@ -108,7 +108,7 @@ impl<W: Wake> Popped<W> {
     }
 
     /// Wake them all, in the order they were popped (after the lock).
-    fn wake(self) {
+    pub(crate) fn wake(self) {
         let Popped { first, more } = self;
         if let Some(w) = first {
             w.wake();
