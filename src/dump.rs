@@ -74,6 +74,8 @@ pub enum FiberState {
     WaitingCondvar,
     /// Blocked locking a `heddle::sync::RwLock` (to read or to write).
     LockingRwLock,
+    /// Blocked in `Barrier::wait`, for the rest of the round.
+    WaitingBarrier,
     /// Blocked in `WaitGroup::wait` (`scope` waits on one too).
     WaitingGroup,
     /// In `heddle::sleep`: wakes after this long (`None`: never).
@@ -107,6 +109,7 @@ impl fmt::Display for FiberState {
             FiberState::Locking => f.write_str("blocked on a Mutex"),
             FiberState::WaitingCondvar => f.write_str("blocked on a Condvar"),
             FiberState::LockingRwLock => f.write_str("blocked on an RwLock"),
+            FiberState::WaitingBarrier => f.write_str("blocked on a Barrier"),
             FiberState::WaitingGroup => f.write_str("blocked on a WaitGroup"),
             FiberState::Sleeping { remaining: None } => f.write_str("sleeping for good"),
             FiberState::Sleeping {
@@ -224,6 +227,7 @@ fn state_of(l: &Listed, running: &[(u64, Duration)], now: Instant) -> FiberState
         Status::Waiting(Wait::Mutex) => FiberState::Locking,
         Status::Waiting(Wait::Condvar) => FiberState::WaitingCondvar,
         Status::Waiting(Wait::RwLock) => FiberState::LockingRwLock,
+        Status::Waiting(Wait::Barrier) => FiberState::WaitingBarrier,
         Status::Waiting(Wait::Group) => FiberState::WaitingGroup,
         Status::Waiting(Wait::Sleep(until)) => FiberState::Sleeping {
             remaining: until.map(|u| u.saturating_duration_since(now)),

@@ -133,6 +133,8 @@ pub(crate) enum Wait {
     Condvar,
     /// A `heddle::sync::RwLock`.
     RwLock,
+    /// A `heddle::sync::Barrier`.
+    Barrier,
     /// A `WaitGroup` (and `scope`, which waits on one).
     Group,
     /// `heddle::sleep`, until this instant (`None`: for good).
@@ -166,6 +168,7 @@ const IN_BLOCKING: u64 = 7;
 const DETACHED: u64 = 8;
 const CONDVAR: u64 = 9;
 const RW_LOCK: u64 = 10;
+const BARRIER: u64 = 11;
 /// The payload of a sleep without end.
 const FOREVER: u64 = u64::MAX >> KIND_BITS;
 
@@ -185,6 +188,7 @@ impl Status {
             Status::Waiting(Wait::Mutex) => (MUTEX, 0),
             Status::Waiting(Wait::Condvar) => (CONDVAR, 0),
             Status::Waiting(Wait::RwLock) => (RW_LOCK, 0),
+            Status::Waiting(Wait::Barrier) => (BARRIER, 0),
             Status::Waiting(Wait::Group) => (WAIT_GROUP, 0),
             Status::Waiting(Wait::Sleep(None)) => (SLEEP, FOREVER),
             Status::Waiting(Wait::Sleep(Some(until))) => {
@@ -206,6 +210,7 @@ impl Status {
             MUTEX => Status::Waiting(Wait::Mutex),
             CONDVAR => Status::Waiting(Wait::Condvar),
             RW_LOCK => Status::Waiting(Wait::RwLock),
+            BARRIER => Status::Waiting(Wait::Barrier),
             WAIT_GROUP => Status::Waiting(Wait::Group),
             SLEEP if payload == FOREVER => Status::Waiting(Wait::Sleep(None)),
             SLEEP => Status::Waiting(Wait::Sleep(Some(epoch() + Duration::from_micros(payload)))),

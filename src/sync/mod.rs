@@ -3,7 +3,7 @@
 //! Every blocking operation here parks the calling *fiber*, never its
 //! worker thread: the worker runs other fibers meanwhile. Called from a
 //! plain OS thread, the same operation blocks the thread. Channels,
-//! `WaitGroup` and `Condvar` are built on one wait-queue primitive
+//! `WaitGroup`, `Barrier` and `Condvar` are built on one wait-queue primitive
 //! (`wait_queue.rs`) that implements the park/wake protocol once; `Mutex`
 //! and `RwLock` keep queues of their own (for hand-off and for first-come
 //! order) and register their waiters the same way (park.rs).
@@ -11,6 +11,8 @@
 pub(crate) mod spin_lock;
 pub(crate) mod wait_queue;
 
+#[cfg(not(loom))]
+mod barrier;
 mod condvar;
 #[cfg(not(loom))]
 mod rw_lock;
@@ -26,6 +28,8 @@ mod mutex;
 #[cfg(not(loom))]
 mod wait_group;
 
+#[cfg(not(loom))]
+pub use self::barrier::{Barrier, BarrierWaitResult};
 #[cfg(not(loom))]
 pub use self::channel::{Receiver, Sender, SyncSender, channel, sync_channel};
 #[cfg(not(loom))]
