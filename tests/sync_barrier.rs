@@ -7,18 +7,9 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use heddle::sync::Barrier;
-
-/// Run `f` on a thread of its own and fail, rather than hang, if it has not
-/// finished within a minute (a waiter never released).
-fn within_a_minute<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(f()).unwrap());
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("{what}: not done after a minute"))
-}
 
 /// std's `test_barrier`: nobody gets past before all have arrived, and
 /// exactly one is the leader.
@@ -26,7 +17,7 @@ fn within_a_minute<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
 fn nobody_passes_before_the_last_arrives_and_one_leads() {
     const N: usize = 10;
     let rt = common::rt(2);
-    let (early, leaders) = within_a_minute("barrier", move || {
+    let (early, leaders) = common::within_a_minute("barrier", move || {
         let barrier = Arc::new(Barrier::new(N));
         let (tx, rx) = mpsc::channel();
         let hs: Vec<_> = (0..N - 1)
@@ -56,7 +47,7 @@ fn rounds_reuse_one_barrier_without_overtaking() {
     const FIBERS: usize = 7;
     const ROUNDS: usize = 300;
     let rt = common::rt(4);
-    let leaders = within_a_minute("rounds", move || {
+    let leaders = common::within_a_minute("rounds", move || {
         let n = FIBERS + 1;
         let barrier = Arc::new(Barrier::new(n));
         let arrived = Arc::new(AtomicUsize::new(0));
@@ -121,15 +112,7 @@ fn a_dump_names_a_fiber_waiting_at_a_barrier() {
         .name("at-barrier")
         .spawn_on(&rt, move || b2.wait().is_leader())
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = rt.dump();
-        if text.contains("\"at-barrier\": blocked on a Barrier") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never shown waiting:\n{text}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    common::wait_for_dump_line(&rt, "\"at-barrier\": blocked on a Barrier");
     assert!(b.wait().is_leader());
     assert!(!h.join().unwrap());
 }

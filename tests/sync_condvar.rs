@@ -6,20 +6,10 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use heddle::dump::FiberState;
 use heddle::sync::{Condvar, Mutex};
-
-/// Run `f` on a thread of its own and fail, rather than hang, if it has not
-/// finished within a minute: a lost wake-up shows as a failure.
-fn within_a_minute<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(f()).unwrap());
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("{what}: not done after a minute (a lost wake-up?)"))
-}
 
 #[test]
 fn smoke_notify_without_waiters() {
@@ -36,7 +26,7 @@ fn notify_one_wakes_a_waiting_fiber() {
     let rt = common::rt(2);
     let pair = Arc::new((Mutex::new(false), Condvar::new()));
     let p = pair.clone();
-    let woke = within_a_minute("notify_one", move || {
+    let woke = common::within_a_minute("notify_one", move || {
         rt.block_on(move || {
             let (m, c) = &*p;
             let g = m.lock();
@@ -61,7 +51,7 @@ fn notify_all_wakes_every_waiter() {
     let rt = common::rt(4);
     let state = Arc::new((Mutex::new((0usize, false)), Condvar::new()));
     let s = state.clone();
-    let woken = within_a_minute("notify_all", move || {
+    let woken = common::within_a_minute("notify_all", move || {
         let waiters: Vec<_> = (0..N)
             .map(|_| {
                 let s = s.clone();
@@ -134,7 +124,7 @@ fn wait_timeout_while_with_a_false_condition_does_not_wait() {
 #[test]
 fn wait_timeout_while_is_woken_before_its_time() {
     let rt = common::rt(2);
-    let (timed_out, flag) = within_a_minute("wait_timeout_while", move || {
+    let (timed_out, flag) = common::within_a_minute("wait_timeout_while", move || {
         rt.block_on(|| {
             let pair = Arc::new((Mutex::new(false), Condvar::new()));
             let p = pair.clone();
@@ -157,7 +147,7 @@ fn wait_timeout_while_is_woken_before_its_time() {
 #[test]
 fn a_wait_longer_than_the_clock_can_add_waits_until_notified() {
     let rt = common::rt(2);
-    let (timed_out, flag) = within_a_minute("Duration::MAX", move || {
+    let (timed_out, flag) = common::within_a_minute("Duration::MAX", move || {
         rt.block_on(|| {
             let pair = Arc::new((Mutex::new(false), Condvar::new()));
             let p = pair.clone();
@@ -191,7 +181,7 @@ fn bounded_buffer_producers_and_consumers_move_every_item_once() {
     const CONSUMERS: u64 = 4;
     const CAP: usize = 4;
     let rt = common::rt(8);
-    let total = within_a_minute("bounded buffer", move || {
+    let total = common::within_a_minute("bounded buffer", move || {
         struct Buffer {
             items: std::collections::VecDeque<u64>,
             done_producers: u64,
@@ -258,7 +248,7 @@ fn threads_and_fibers_take_turns_on_one_condvar() {
     const PLAYERS: u64 = 4;
     const ROUNDS: u64 = 300;
     let rt = common::rt(2);
-    let turns = within_a_minute("turns", move || {
+    let turns = common::within_a_minute("turns", move || {
         let s = Arc::new((Mutex::new(0u64), Condvar::new()));
         let play = |me: u64, s: Arc<(Mutex<u64>, Condvar)>| {
             let (m, c) = &*s;
@@ -291,7 +281,7 @@ fn threads_and_fibers_take_turns_on_one_condvar() {
 #[test]
 fn a_notify_one_skips_waiters_that_timed_out() {
     let rt = common::rt(2);
-    let got = within_a_minute("skip timed-out", move || {
+    let got = common::within_a_minute("skip timed-out", move || {
         let s = Arc::new((Mutex::new(false), Condvar::new()));
         let timed_out: Vec<_> = (0..50)
             .map(|_| {
@@ -330,7 +320,7 @@ fn a_notify_one_skips_waiters_that_timed_out() {
 #[test]
 fn a_wait_releases_a_contended_mutex_to_its_waiters() {
     let rt = common::rt(4);
-    let (count, seen) = within_a_minute("contended release", move || {
+    let (count, seen) = common::within_a_minute("contended release", move || {
         let s = Arc::new((Mutex::new(0u32), Condvar::new()));
         let s2 = s.clone();
         let waiter = rt.spawn(move || {
@@ -371,15 +361,7 @@ fn a_dump_names_a_fiber_waiting_on_a_condvar() {
         .name("cv-waiter")
         .spawn_on(&rt, move || drop(s2.1.wait_while(s2.0.lock(), |r| !*r)))
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = rt.dump();
-        if text.contains("\"cv-waiter\": blocked on a Condvar") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never shown waiting:\n{text}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    common::wait_for_dump_line(&rt, "\"cv-waiter\": blocked on a Condvar");
     *s.0.lock() = true;
     s.1.notify_one();
     h.join().unwrap();

@@ -7,19 +7,9 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use heddle::sync::{RwLock, RwLockWriteGuard, WaitGroup};
-
-/// Run `f` on a thread of its own and fail, rather than hang, if it has not
-/// finished within a minute (a lost grant, or a starved waiter).
-fn within_a_minute<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(f()).unwrap());
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("{what}: not done after a minute"))
-}
 
 #[test]
 fn smoke() {
@@ -85,7 +75,7 @@ fn random_readers_and_writers_never_see_a_half_write() {
     const FIBERS: u64 = 16;
     const ITERS: u64 = 2_000;
     let rt = common::rt(4);
-    let (writes, reads) = within_a_minute("frob", move || {
+    let (writes, reads) = common::within_a_minute("frob", move || {
         let l = Arc::new(RwLock::new((0u64, 0u64)));
         let reads = Arc::new(AtomicUsize::new(0));
         let hs: Vec<_> = (0..FIBERS)
@@ -130,7 +120,7 @@ fn random_readers_and_writers_never_see_a_half_write() {
 #[test]
 fn readers_hold_the_lock_together() {
     let rt = common::rt(2);
-    let held = within_a_minute("shared", move || {
+    let held = common::within_a_minute("shared", move || {
         let l = Arc::new(RwLock::new(()));
         let all_in = Arc::new(WaitGroup::new());
         all_in.add(4);
@@ -159,7 +149,7 @@ fn readers_hold_the_lock_together() {
 #[test]
 fn a_stream_of_readers_does_not_starve_a_writer() {
     let rt = common::rt(2);
-    let rounds = within_a_minute("writer starvation", move || {
+    let rounds = common::within_a_minute("writer starvation", move || {
         let l = Arc::new(RwLock::new(false));
         let readers: Vec<_> = (0..4)
             .map(|_| {
@@ -192,7 +182,7 @@ fn a_stream_of_readers_does_not_starve_a_writer() {
 #[test]
 fn a_stream_of_writers_does_not_starve_a_reader() {
     let rt = common::rt(2);
-    let writes = within_a_minute("reader starvation", move || {
+    let writes = common::within_a_minute("reader starvation", move || {
         let l = Arc::new(RwLock::new(0u64));
         let seen = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..4)
@@ -225,7 +215,7 @@ fn a_stream_of_writers_does_not_starve_a_reader() {
 #[test]
 fn threads_and_fibers_share_one_lock() {
     let rt = common::rt(2);
-    let total = within_a_minute("threads and fibers", move || {
+    let total = common::within_a_minute("threads and fibers", move || {
         let l = Arc::new(RwLock::new(0u64));
         let fibers: Vec<_> = (0..4)
             .map(|_| {
@@ -268,7 +258,7 @@ fn threads_and_fibers_share_one_lock() {
 #[test]
 fn downgrade_keeps_writers_out_and_lets_readers_in() {
     let rt = common::rt(2);
-    let (seen, after) = within_a_minute("downgrade", move || {
+    let (seen, after) = common::within_a_minute("downgrade", move || {
         rt.block_on(|| {
             let l = Arc::new(RwLock::new(0));
             let mut w = l.write();
@@ -323,15 +313,7 @@ fn a_dump_names_a_fiber_waiting_on_an_rwlock() {
         .name("rw-reader")
         .spawn_on(&rt, move || *l2.read())
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = rt.dump();
-        if text.contains("\"rw-reader\": blocked on an RwLock") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never shown waiting:\n{text}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    common::wait_for_dump_line(&rt, "\"rw-reader\": blocked on an RwLock");
     drop(w);
     assert_eq!(h.join().unwrap(), 0);
 }

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: a runtime of N workers, the
-//! text of a panic payload, and a re-exec harness for tests whose subject
+//! text of a panic payload, a watchdog that turns a hang into a failure,
+//! waiting for a dump line, and a re-exec harness for tests whose subject
 //! must abort or change process-wide state.
 //!
 //! Each test binary compiles this module on its own and uses only part of
@@ -21,6 +22,35 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         .cloned()
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "<non-string>".into())
+}
+
+/// Run `f` on a thread of its own and fail, rather than hang, if it has not
+/// finished within a minute: a lost wake-up or a starved waiter shows as a
+/// failure naming `what`.
+pub(crate) fn within_a_minute<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()).unwrap());
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("{what}: not done after a minute"))
+}
+
+/// Poll `rt.dump()` until it contains `line` (20 s at most).
+pub(crate) fn wait_for_dump_line(rt: &heddle::Runtime, line: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = rt.dump();
+        if text.contains(line) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never shown as {line:?}:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// What a re-executed child did.

@@ -36,6 +36,15 @@ struct State<W> {
 }
 
 impl<W> State<W> {
+    const fn new() -> Self {
+        State {
+            readers: 0,
+            writer: false,
+            queue: VecDeque::new(),
+            next_ticket: 0,
+        }
+    }
+
     /// Whether `access` may be taken now: the lock allows it and nobody
     /// waits (newcomers never pass a queued waiter).
     fn may_enter(&self, access: Access) -> bool {
@@ -92,27 +101,18 @@ pub(crate) struct RwQueue<W> {
 pub(crate) type Ticket = Option<u64>;
 
 impl<W: Wake> RwQueue<W> {
+    /// A free lock. `const` outside loom (loom's lock is not const).
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
         RwQueue {
-            state: SpinLock::new(State {
-                readers: 0,
-                writer: false,
-                queue: VecDeque::new(),
-                next_ticket: 0,
-            }),
+            state: SpinLock::new(State::new()),
         }
     }
 
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
         RwQueue {
-            state: SpinLock::new(State {
-                readers: 0,
-                writer: false,
-                queue: VecDeque::new(),
-                next_ticket: 0,
-            }),
+            state: SpinLock::new(State::new()),
         }
     }
 
