@@ -34,6 +34,11 @@
 //! | `thread::current`            | [`fiber::current`]                          |
 //! | `ThreadPoolBuilder`          | [`Builder`] (workers, stack size)           |
 //! | `ThreadPool::install`        | [`Runtime::block_on`] (may borrow)          |
+//! | `thread::scope`              | [`scope`] (borrowing fibers)                |
+//! | `rayon::join`                | [`join`]                                    |
+//! | `sync::mpsc`                 | [`sync::channel()`], [`sync::sync_channel`] |
+//! | `sync::{Mutex, RwLock, Condvar, Barrier}` | [`sync::Mutex`], [`sync::RwLock`], [`sync::Condvar`], [`sync::Barrier`]: they park the fiber, not its worker |
+//! | Go's `sync.WaitGroup`        | [`sync::WaitGroup`]                         |
 //!
 //! # Fibers move between threads
 //!
