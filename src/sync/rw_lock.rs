@@ -243,10 +243,9 @@ impl<T: ?Sized> RwLock<T> {
 
     #[cold]
     fn acquire_contended(&self, access: Access) {
-        let why = Wait::RwLock;
         let mut ticket: Ticket = None;
         loop {
-            park::block(why, &mut |waker| {
+            park::block(Wait::RwLock, &mut |waker| {
                 self.queue.register(access, &mut ticket, waker)
             });
             if self.queue.holds(ticket) {
