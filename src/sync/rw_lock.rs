@@ -156,6 +156,11 @@ impl<T: ?Sized> RwLock<T> {
     /// Shared access, parking the calling fiber (or blocking the thread)
     /// while a writer holds the lock or anyone waits for it.
     ///
+    /// Taking a read lock again while already holding one deadlocks as
+    /// soon as a writer waits: the second read queues behind the writer,
+    /// which waits for the first (std warns of the same with its
+    /// writer-preferring platforms).
+    ///
     /// # Examples
     ///
     /// ```
