@@ -49,7 +49,8 @@ impl Default for WaitGroup {
 }
 
 impl WaitGroup {
-    /// A wait group with a count of zero.
+    /// A wait group with a count of zero. A `const fn`, so a wait group
+    /// may be a `static` (as Go's zero value is ready to use).
     ///
     /// # Examples
     ///
@@ -57,8 +58,13 @@ impl WaitGroup {
     /// let wg = heddle::sync::WaitGroup::new();
     /// wg.wait(); // zero: returns at once
     /// assert_eq!(wg.count(), 0);
+    ///
+    /// static ALL_DONE: heddle::sync::WaitGroup = heddle::sync::WaitGroup::new();
+    /// ALL_DONE.add(1);
+    /// ALL_DONE.done();
+    /// ALL_DONE.wait();
     /// ```
-    pub fn new() -> WaitGroup {
+    pub const fn new() -> WaitGroup {
         WaitGroup {
             queue: WaitQueue::new(0),
         }
