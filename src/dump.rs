@@ -76,6 +76,9 @@ pub enum FiberState {
     LockingRwLock,
     /// Blocked in `Barrier::wait`, for the rest of the round.
     WaitingBarrier,
+    /// Blocked on a `heddle::sync::OnceLock` (or `LazyLock`) that another
+    /// caller is initializing.
+    WaitingInit,
     /// Blocked in `WaitGroup::wait` (`scope` waits on one too).
     WaitingGroup,
     /// In `heddle::sleep`: wakes after this long (`None`: never).
@@ -110,6 +113,7 @@ impl fmt::Display for FiberState {
             FiberState::WaitingCondvar => f.write_str("blocked on a Condvar"),
             FiberState::LockingRwLock => f.write_str("blocked on an RwLock"),
             FiberState::WaitingBarrier => f.write_str("blocked on a Barrier"),
+            FiberState::WaitingInit => f.write_str("blocked on a OnceLock being initialized"),
             FiberState::WaitingGroup => f.write_str("blocked on a WaitGroup"),
             FiberState::Sleeping { remaining: None } => f.write_str("sleeping for good"),
             FiberState::Sleeping {
@@ -228,6 +232,7 @@ fn state_of(l: &Listed, running: &[(u64, Duration)], now: Instant) -> FiberState
         Status::Waiting(Wait::Condvar) => FiberState::WaitingCondvar,
         Status::Waiting(Wait::RwLock) => FiberState::LockingRwLock,
         Status::Waiting(Wait::Barrier) => FiberState::WaitingBarrier,
+        Status::Waiting(Wait::Init) => FiberState::WaitingInit,
         Status::Waiting(Wait::Group) => FiberState::WaitingGroup,
         Status::Waiting(Wait::Sleep(until)) => FiberState::Sleeping {
             remaining: until.map(|u| u.saturating_duration_since(now)),

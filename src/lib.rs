@@ -37,7 +37,7 @@
 //! | `thread::scope`              | [`scope`] (borrowing fibers)                |
 //! | `rayon::join`                | [`join`]                                    |
 //! | `sync::mpsc`                 | [`sync::channel()`], [`sync::sync_channel`] |
-//! | `sync::{Mutex, RwLock, Condvar, Barrier}` | [`sync::Mutex`], [`sync::RwLock`], [`sync::Condvar`], [`sync::Barrier`]: they park the fiber, not its worker |
+//! | `sync::{Mutex, RwLock, Condvar, Barrier, OnceLock, LazyLock}` | [`sync::Mutex`], [`sync::RwLock`], [`sync::Condvar`], [`sync::Barrier`], [`sync::OnceLock`], [`sync::LazyLock`]: they park the fiber, not its worker |
 //! | Go's `sync.WaitGroup`        | [`sync::WaitGroup`]                         |
 //!
 //! # Fibers move between threads

@@ -135,6 +135,8 @@ pub(crate) enum Wait {
     RwLock,
     /// A `heddle::sync::Barrier`.
     Barrier,
+    /// A `heddle::sync::OnceLock` (or `LazyLock`) another caller initializes.
+    Init,
     /// A `WaitGroup` (and `scope`, which waits on one).
     Group,
     /// `heddle::sleep`, until this instant (`None`: for good).
@@ -169,6 +171,7 @@ const DETACHED: u64 = 8;
 const CONDVAR: u64 = 9;
 const RW_LOCK: u64 = 10;
 const BARRIER: u64 = 11;
+const INIT: u64 = 12;
 /// The payload of a sleep without end.
 const FOREVER: u64 = u64::MAX >> KIND_BITS;
 
@@ -189,6 +192,7 @@ impl Status {
             Status::Waiting(Wait::Condvar) => (CONDVAR, 0),
             Status::Waiting(Wait::RwLock) => (RW_LOCK, 0),
             Status::Waiting(Wait::Barrier) => (BARRIER, 0),
+            Status::Waiting(Wait::Init) => (INIT, 0),
             Status::Waiting(Wait::Group) => (WAIT_GROUP, 0),
             Status::Waiting(Wait::Sleep(None)) => (SLEEP, FOREVER),
             Status::Waiting(Wait::Sleep(Some(until))) => {
@@ -211,6 +215,7 @@ impl Status {
             CONDVAR => Status::Waiting(Wait::Condvar),
             RW_LOCK => Status::Waiting(Wait::RwLock),
             BARRIER => Status::Waiting(Wait::Barrier),
+            INIT => Status::Waiting(Wait::Init),
             WAIT_GROUP => Status::Waiting(Wait::Group),
             SLEEP if payload == FOREVER => Status::Waiting(Wait::Sleep(None)),
             SLEEP => Status::Waiting(Wait::Sleep(Some(epoch() + Duration::from_micros(payload)))),
