@@ -182,6 +182,13 @@ pub(crate) fn epoch() -> Instant {
 }
 
 impl Status {
+    /// `#[inline]`, as is `Task::set_status`: both sit on every spawn,
+    /// wake and block, and without the attribute whether they inline into
+    /// the caller's crate depends on their size and on codegen-unit
+    /// boundaries. Adding wait reasons made `encode` too big to be
+    /// inlined by default, and a ping-pong round trip gained 36 to 78
+    /// instructions in a user's binary (`BENCHMARKS.md`, sixth session).
+    #[inline]
     pub(crate) fn encode(self) -> u64 {
         let (kind, payload) = match self {
             Status::Ready => (READY, 0),
@@ -231,6 +238,7 @@ pub(crate) const UNPINNED: u32 = u32::MAX;
 
 impl Task {
     /// Record what the fiber does now (see [`Task::status`]).
+    #[inline]
     pub(crate) fn set_status(&self, status: Status) {
         self.status.store(status.encode(), Ordering::Relaxed);
     }
