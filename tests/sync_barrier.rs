@@ -112,7 +112,8 @@ fn a_dump_names_a_fiber_waiting_at_a_barrier() {
         .name("at-barrier")
         .spawn_on(&rt, move || b2.wait().is_leader())
         .unwrap();
-    common::wait_for_dump_line(&rt, "\"at-barrier\": blocked on a Barrier");
+    let shown = common::wait_for_dump_line(&rt, "\"at-barrier\": blocked on a Barrier");
     assert!(b.wait().is_leader());
     assert!(!h.join().unwrap());
+    shown.unwrap();
 }

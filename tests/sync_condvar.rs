@@ -361,10 +361,11 @@ fn a_dump_names_a_fiber_waiting_on_a_condvar() {
         .name("cv-waiter")
         .spawn_on(&rt, move || drop(s2.1.wait_while(s2.0.lock(), |r| !*r)))
         .unwrap();
-    common::wait_for_dump_line(&rt, "\"cv-waiter\": blocked on a Condvar");
+    let shown = common::wait_for_dump_line(&rt, "\"cv-waiter\": blocked on a Condvar");
     *s.0.lock() = true;
     s.1.notify_one();
     h.join().unwrap();
+    shown.unwrap();
 }
 
 #[test]

@@ -236,11 +236,12 @@ fn a_dump_names_a_fiber_waiting_for_an_initializer() {
         .name("init-waiter")
         .spawn_on(&rt, move || *c2.get_or_init(|| 6))
         .unwrap();
-    common::wait_for_dump_line(
+    let shown = common::wait_for_dump_line(
         &rt,
         "\"init-waiter\": blocked on a OnceLock being initialized",
     );
     go_tx.send(()).unwrap();
     assert_eq!(init.join().unwrap(), 5);
     assert_eq!(waiter.join().unwrap(), 5);
+    shown.unwrap();
 }

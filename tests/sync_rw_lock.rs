@@ -313,9 +313,10 @@ fn a_dump_names_a_fiber_waiting_on_an_rwlock() {
         .name("rw-reader")
         .spawn_on(&rt, move || *l2.read())
         .unwrap();
-    common::wait_for_dump_line(&rt, "\"rw-reader\": blocked on an RwLock");
+    let shown = common::wait_for_dump_line(&rt, "\"rw-reader\": blocked on an RwLock");
     drop(w);
     assert_eq!(h.join().unwrap(), 0);
+    shown.unwrap();
 }
 
 #[test]

@@ -37,18 +37,20 @@ pub(crate) fn within_a_minute<T: Send + 'static>(
         .unwrap_or_else(|_| panic!("{what}: not done after a minute"))
 }
 
-/// Poll `rt.dump()` until it contains `line` (20 s at most).
-pub(crate) fn wait_for_dump_line(rt: &heddle::Runtime, line: &str) {
+/// Poll `rt.dump()` until it contains `line` (20 s at most); the last
+/// dump if it never did. Callers release the fiber they looked for
+/// before they check the result: a failed check that left it blocked
+/// would hang the runtime's drop instead of failing the test.
+pub(crate) fn wait_for_dump_line(rt: &heddle::Runtime, line: &str) -> Result<(), String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let text = rt.dump();
         if text.contains(line) {
-            return;
+            return Ok(());
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never shown as {line:?}:\n{text}"
-        );
+        if std::time::Instant::now() >= deadline {
+            return Err(format!("never shown as {line:?}:\n{text}"));
+        }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
