@@ -79,6 +79,8 @@ pub enum FiberState {
     /// Blocked on a `heddle::sync::OnceLock` (or `LazyLock`) that another
     /// caller is initializing.
     WaitingInit,
+    /// Parked on a `heddle::sync::Parker`, waiting for its token.
+    Parked,
     /// Blocked in `WaitGroup::wait` (`scope` waits on one too).
     WaitingGroup,
     /// In `heddle::sleep`: wakes after this long (`None`: never).
@@ -114,6 +116,7 @@ impl fmt::Display for FiberState {
             FiberState::LockingRwLock => f.write_str("blocked on an RwLock"),
             FiberState::WaitingBarrier => f.write_str("blocked on a Barrier"),
             FiberState::WaitingInit => f.write_str("blocked on a OnceLock being initialized"),
+            FiberState::Parked => f.write_str("parked on a Parker"),
             FiberState::WaitingGroup => f.write_str("blocked on a WaitGroup"),
             FiberState::Sleeping { remaining: None } => f.write_str("sleeping for good"),
             FiberState::Sleeping {
@@ -233,6 +236,7 @@ fn state_of(l: &Listed, running: &[(u64, Duration)], now: Instant) -> FiberState
         Status::Waiting(Wait::RwLock) => FiberState::LockingRwLock,
         Status::Waiting(Wait::Barrier) => FiberState::WaitingBarrier,
         Status::Waiting(Wait::Init) => FiberState::WaitingInit,
+        Status::Waiting(Wait::Park) => FiberState::Parked,
         Status::Waiting(Wait::Group) => FiberState::WaitingGroup,
         Status::Waiting(Wait::Sleep(until)) => FiberState::Sleeping {
             remaining: until.map(|u| u.saturating_duration_since(now)),

@@ -31,6 +31,7 @@
 //! | `thread::Builder`            | [`fiber::Builder`] (name, stack size, fallible `spawn`) |
 //! | `JoinHandle::join`           | [`JoinHandle::join`]: suspends a fiber, blocks a thread |
 //! | `thread::yield_now`          | [`yield_now`]                               |
+//! | `thread::park`, `Thread::unpark` | [`sync::Parker`], [`sync::Unparker`] (crossbeam's shape) |
 //! | `thread::current`            | [`fiber::current`]                          |
 //! | `ThreadPoolBuilder`          | [`Builder`] (workers, stack size)           |
 //! | `ThreadPool::install`        | [`Runtime::block_on`] (may borrow)          |

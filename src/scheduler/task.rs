@@ -137,6 +137,8 @@ pub(crate) enum Wait {
     Barrier,
     /// A `heddle::sync::OnceLock` (or `LazyLock`) another caller initializes.
     Init,
+    /// `heddle::sync::Parker::park` (and its timed forms).
+    Park,
     /// A `WaitGroup` (and `scope`, which waits on one).
     Group,
     /// `heddle::sleep`, until this instant (`None`: for good).
@@ -172,6 +174,7 @@ const CONDVAR: u64 = 9;
 const RW_LOCK: u64 = 10;
 const BARRIER: u64 = 11;
 const INIT: u64 = 12;
+const PARK: u64 = 13;
 /// The payload of a sleep without end.
 const FOREVER: u64 = u64::MAX >> KIND_BITS;
 
@@ -200,6 +203,7 @@ impl Status {
             Status::Waiting(Wait::RwLock) => (RW_LOCK, 0),
             Status::Waiting(Wait::Barrier) => (BARRIER, 0),
             Status::Waiting(Wait::Init) => (INIT, 0),
+            Status::Waiting(Wait::Park) => (PARK, 0),
             Status::Waiting(Wait::Group) => (WAIT_GROUP, 0),
             Status::Waiting(Wait::Sleep(None)) => (SLEEP, FOREVER),
             Status::Waiting(Wait::Sleep(Some(until))) => {
@@ -223,6 +227,7 @@ impl Status {
             RW_LOCK => Status::Waiting(Wait::RwLock),
             BARRIER => Status::Waiting(Wait::Barrier),
             INIT => Status::Waiting(Wait::Init),
+            PARK => Status::Waiting(Wait::Park),
             WAIT_GROUP => Status::Waiting(Wait::Group),
             SLEEP if payload == FOREVER => Status::Waiting(Wait::Sleep(None)),
             SLEEP => Status::Waiting(Wait::Sleep(Some(epoch() + Duration::from_micros(payload)))),
