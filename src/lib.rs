@@ -35,6 +35,7 @@
 //! | `thread::current`            | [`fiber::current`]                          |
 //! | `ThreadPoolBuilder`          | [`Builder`] (workers, stack size)           |
 //! | `ThreadPool::install`        | [`Runtime::block_on`] (may borrow)          |
+//! | tokio's `shutdown_timeout`   | [`Runtime::shutdown_timeout`] (a drop that gives up waiting) |
 //! | `thread::scope`              | [`scope`] (borrowing fibers)                |
 //! | `rayon::join`                | [`join`]                                    |
 //! | `sync::mpsc`                 | [`sync::channel()`], [`sync::sync_channel`] |

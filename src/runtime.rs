@@ -3,6 +3,7 @@
 use crate::scheduler::current;
 use std::fmt;
 use std::panic;
+use std::time::Duration;
 
 use crate::dump::{self, FiberInfo};
 use crate::handle::JoinHandle;
@@ -26,6 +27,9 @@ use crate::stack;
 /// dropping one included, run to their end, and then a helper thread stops
 /// and joins the workers and frees the stacks, as a drop outside would have.
 ///
+/// [`shutdown_timeout`](Runtime::shutdown_timeout) bounds the wait: past
+/// its timeout the runtime goes on without an owner in the same way.
+///
 /// # Examples
 ///
 /// ```
@@ -42,6 +46,9 @@ pub struct Runtime {
     /// The timer keeper (timers.rs) and the monitor (monitor.rs), joined
     /// at shutdown after the workers.
     helpers: Vec<std::thread::JoinHandle<()>>,
+    /// Set once a helper thread took the shutdown over
+    /// (`shut_down_in_background`): the drop has nothing left to do.
+    handed_off: bool,
 }
 
 impl fmt::Debug for Runtime {
@@ -106,6 +113,7 @@ impl Runtime {
         Runtime {
             shared,
             helpers: vec![Some(keeper), monitor].into_iter().flatten().collect(),
+            handed_off: false,
         }
     }
 
@@ -295,18 +303,57 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
-    fn drop(&mut self) {
+impl Runtime {
+    /// Shut the runtime down as dropping it does, but wait at most
+    /// `timeout` for its fibers. Returns `true` if every fiber finished in
+    /// time: the threads are then stopped and joined and the stacks
+    /// unmapped, as by a drop. Returns `false` if some fiber is still live
+    /// (or this is called inside one of the runtime's own fibers, which
+    /// cannot wait for itself): the runtime then goes on without an owner,
+    /// as one dropped inside its own fiber does (see "Shutdown" above). Its
+    /// fibers run to their end, and then a helper thread stops its threads
+    /// and frees its stacks. A fiber that never finishes keeps the
+    /// runtime's threads (parked, if it is blocked) until the process
+    /// exits.
+    ///
+    /// Use it where a drop must not wait forever, as when a fiber may stay
+    /// blocked on a channel nobody will send to. `Duration::ZERO` never
+    /// waits; `Duration::MAX` waits as a drop does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = heddle::Builder::new().workers(2).build()?;
+    /// let (tx, rx) = heddle::sync::channel::<()>();
+    /// let _forever = rt.spawn(move || rx.recv()); // nobody sends
+    /// assert!(!rt.shutdown_timeout(Duration::from_millis(10)));
+    /// drop(tx); // the fiber's `recv` fails, it finishes, the runtime stops
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> bool {
+        let quiet = !self.is_current() && self.shared.live.wait_quiet_for(timeout);
+        if quiet {
+            // Nothing is live and nobody else holds the runtime: the drop
+            // finds it quiet and stops it at once.
+            return true;
+        }
+        self.shut_down_in_background();
+        false
+    }
+
+    /// Whether the caller is one of this runtime's own fibers.
+    fn is_current(&self) -> bool {
+        current::with_current_shared(|s| core::ptr::eq(s, &*self.shared)).unwrap_or(false)
+    }
+
+    /// Hand the wait for quiet and the stop to a thread of its own (see
+    /// "Shutdown" above). It holds `shared`, so the runtime outlives its
+    /// last fiber. The drop that follows does nothing.
+    fn shut_down_in_background(&mut self) {
+        self.handed_off = true;
         let shared = self.shared.clone();
         let helpers = core::mem::take(&mut self.helpers);
-        let inside = current::with_current_shared(|s| core::ptr::eq(s, &*shared)).unwrap_or(false);
-        if !inside {
-            shut_down(&shared, helpers);
-            return;
-        }
-        // Waiting here would wait for ourselves: hand the wait to a thread
-        // of its own (see "Shutdown" above). It holds `shared`, so the
-        // runtime outlives its last fiber.
         let reaper = std::thread::Builder::new()
             .name("heddle-shutdown".into())
             .spawn(move || shut_down(&shared, helpers));
@@ -314,6 +361,20 @@ impl Drop for Runtime {
             // Without a thread to wait, the workers run on until the process
             // exits; nothing is freed early, so this is a leak, not a crash.
             eprintln!("heddle: cannot start the thread that shuts the runtime down: {e}");
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if self.handed_off {
+            return;
+        }
+        if self.is_current() {
+            // Waiting here would wait for ourselves.
+            self.shut_down_in_background();
+        } else {
+            shut_down(&self.shared, core::mem::take(&mut self.helpers));
         }
     }
 }

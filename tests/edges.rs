@@ -188,6 +188,77 @@ fn runtime_dropped_by_an_unwinding_fiber_shuts_down_after_it() {
     wait_for_threads(before);
 }
 
+/// A drop would wait forever for a fiber blocked on a channel nobody
+/// sends to; `shutdown_timeout` gives up, the fiber still gets its message
+/// later, and then the runtime's threads exit by themselves.
+#[test]
+fn shutdown_timeout_gives_up_on_a_blocked_fiber_which_still_finishes() {
+    let before = common::thread_count();
+    let (tx, rx) = heddle::sync::channel::<u32>();
+    let (h, sums, gave_up) = common::within_a_minute("shutdown_timeout", move || {
+        let rt = rt(2);
+        let h = rt.spawn(move || rx.recv().map(|v| v * 3));
+        let sums: Vec<_> = (0..8u32).map(|i| rt.spawn(move || (0..=i).sum::<u32>())).collect();
+        (h, sums, !rt.shutdown_timeout(Duration::from_millis(20)))
+    });
+    // The runtime lives on without an owner: its fibers still run.
+    assert_eq!(
+        sums.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>(),
+        [0, 1, 3, 6, 10, 15, 21, 28]
+    );
+    tx.send(14).unwrap();
+    assert_eq!(h.join().unwrap(), Ok(42));
+    assert!(gave_up);
+    wait_for_threads(before);
+}
+
+/// With every fiber finished in time, `shutdown_timeout` is a drop: it
+/// waits for them (a detached one too) and returns true.
+#[test]
+fn shutdown_timeout_stops_a_runtime_whose_fibers_finish() {
+    for timeout in [Duration::from_secs(60), Duration::MAX] {
+        let rt = rt(2);
+        let (tx, rx) = heddle::sync::channel::<u64>();
+        let h = rt.spawn(move || rx.iter().sum::<u64>());
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = sent.clone();
+        let feeder = rt.spawn(move || {
+            for i in 1..=100 {
+                heddle::sleep(Duration::from_micros(50));
+                tx.send(i).unwrap();
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        drop(feeder);
+        assert!(rt.shutdown_timeout(timeout));
+        // The detached feeder was waited for.
+        assert_eq!(sent.load(std::sync::atomic::Ordering::Relaxed), 100);
+        assert_eq!(h.join().unwrap(), 5050);
+    }
+}
+
+/// Inside one of its own fibers the runtime cannot wait for itself:
+/// `shutdown_timeout` returns false at once, and the runtime stops after
+/// that fiber finished.
+#[test]
+fn shutdown_timeout_in_its_own_fiber_hands_the_stop_over() {
+    let before = common::thread_count();
+    let rt = Arc::new(rt(2));
+    let (go_tx, go_rx) = heddle::sync::channel::<()>();
+    let mine = rt.clone();
+    let h = rt.spawn(move || {
+        go_rx.recv().unwrap();
+        let rt = Arc::try_unwrap(mine).expect("the last reference");
+        let gave_up = !rt.shutdown_timeout(Duration::MAX);
+        // Still running, on a runtime nobody holds: spawn and join work.
+        (gave_up, heddle::spawn(|| 7).join().unwrap())
+    });
+    drop(rt);
+    go_tx.send(()).unwrap();
+    assert_eq!(h.join().unwrap(), (true, 7));
+    wait_for_threads(before);
+}
+
 fn wait_for_threads(before: usize) {
     let give_up = Instant::now() + Duration::from_secs(20);
     loop {

@@ -144,6 +144,25 @@ impl Live {
             self.quiet_cv.wait(&mut quiet);
         }
     }
+
+    /// [`wait_quiet`](Self::wait_quiet), giving up after `timeout`; true if
+    /// quiet. A timeout past `Instant`'s range waits without a deadline.
+    #[cfg(not(loom))]
+    pub(crate) fn wait_quiet_for(&self, timeout: std::time::Duration) -> bool {
+        let Some(deadline) = std::time::Instant::now().checked_add(timeout) else {
+            self.wait_quiet();
+            return true;
+        };
+        let mut quiet = self.quiet.lock();
+        while self.total.load(Ordering::Acquire) != 0 {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            crate::loom::wait_timeout(&self.quiet_cv, &mut quiet, deadline - now);
+        }
+        true
+    }
 }
 
 #[cfg(all(test, loom))]
