@@ -35,8 +35,8 @@
 //!
 //! | step | who | under the lock |
 //! |------|-----|----------------|
-//! | park | receiver's register step | `handoff` empty and no receiver in the list: store slot + waker; else queue in the list |
-//! | send | sender | `handoff` set: take it, write the slot, wake after unlocking; else queue the message and wake one from the list |
+//! | park | receiver, before its switch | nothing queued, a sender left, not a rendezvous, `handoff` empty and no receiver in the list: block holding the lock, and its register step (right after the switch) stores slot + waker and unlocks; else the general wait (wait_queue.rs) |
+//! | send | sender | `handoff` set: take it, write the slot, unlock, wake (a parked receiver is a live one, so nothing else to check); else the general send: queue the message and wake one from the list |
 //! | last sender gone | dropping sender | take `handoff` and wake it with the list |
 //! | woken | receiver | (no lock) slot full: return it; empty (disconnected): check again under the lock |
 //!
@@ -59,11 +59,11 @@ mod iter;
 pub use self::iter::{IntoIter, Iter, TryIter};
 
 mod state;
-use self::state::{Chan, HandOff, State, drop_sender, new_chan, take};
+use self::state::{Chan, HandOff, drop_sender, new_chan, take};
 
 use super::wait_queue::{RECEIVERS, SENDERS};
 use crate::loom::Arc;
-use crate::scheduler::park::{self, Wait, Waker};
+use crate::scheduler::park::{self, Wait};
 
 /// An unbounded channel: `send` never blocks.
 ///
@@ -163,7 +163,18 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.send(2).unwrap_err().0, 2);
     /// ```
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
-        self.chan.update(|st, wake| {
+        let mut locked = self.chan.lock();
+        let st = locked.state();
+        // A parked receiver (a live one): hand the message over.
+        if let Some(parked) = st.handoff.take() {
+            let waker = parked.deliver(t, st);
+            drop(locked);
+            if let Some(waker) = waker.claim() {
+                waker.wake();
+            }
+            return Ok(());
+        }
+        locked.update(|st, wake| {
             if st.receivers == 0 {
                 return Err(SendError(t));
             }
@@ -274,28 +285,33 @@ impl<T> Receiver<T> {
         // A fiber that blocks in place may park in the hand-off record
         // (module docs); anyone else waits in the list.
         while park::blocks_in_place() {
-            let mut park_here = |st: &mut State<T>, list_is_empty: bool, waker: Waker| {
-                if list_is_empty && st.cap != Some(0) && st.handoff.is_none() {
+            let mut locked = self.chan.lock();
+            let st = locked.state();
+            if st.items.is_empty()
+                && st.senders > 0
+                && st.cap != Some(0)
+                && st.handoff.is_none()
+                && locked.list_is_empty(RECEIVERS)
+            {
+                // Nothing to take and nobody ahead of us: park in the
+                // hand-off record (module docs). The check and the record
+                // are one hold of the lock, which the register step
+                // releases right after our switch.
+                locked.block_in_place(Wait::Recv, |st, waker| {
                     st.handoff = Some(HandOff { slot, waker });
-                    Ok(())
-                } else {
-                    Err(waker)
+                });
+                // SAFETY: `slot` lives in this frame; a sender writes it only
+                // while we are parked, before the wake that resumed us.
+                if let Some(t) = unsafe { (*slot).take() } {
+                    return Ok(t);
                 }
-            };
-            let got = self.chan.wait_once_in_place(
-                RECEIVERS,
-                Wait::Recv,
-                None,
-                &mut take,
-                &mut park_here,
-            );
-            if let Some(r) = got {
-                return r;
+                // Woken with the slot empty: the last sender left.
+                continue;
             }
-            // SAFETY: `slot` lives in this frame; a sender writes it only
-            // while we are parked, before the wake that resumed us.
-            if let Some(t) = unsafe { (*slot).take() } {
-                return Ok(t);
+            // Anything else (a message queued, disconnected, a rendezvous,
+            // another receiver first): the general round, under this hold.
+            if let Some(r) = locked.wait_once_in_place(RECEIVERS, Wait::Recv, None, &mut take) {
+                return r;
             }
         }
         self.chan.wait_in(RECEIVERS, Wait::Recv, take)

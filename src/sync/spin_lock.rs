@@ -29,9 +29,9 @@
 //! protocol above is the textbook one and has no model of its own.
 
 #[cfg(not(loom))]
-pub(crate) use self::imp::SpinLock;
+pub(crate) use self::imp::{SpinGuard, SpinLock};
 #[cfg(loom)]
-pub(crate) use crate::loom::Mutex as SpinLock;
+pub(crate) use crate::loom::{Mutex as SpinLock, MutexGuard as SpinGuard};
 
 #[cfg(not(loom))]
 mod imp {

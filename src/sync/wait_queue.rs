@@ -27,6 +27,13 @@
 //! Changing the state: lock; change it; pop as many waiters as the change
 //! can satisfy into a [`Wakeups`] list; unlock; wake them.
 //!
+//! A type with a hot path of its own (a channel's hand-off) takes the lock
+//! itself ([`WaitQueue::lock`], a [`Locked`] hold), looks at the state,
+//! and either finishes there (a send that fills a parked receiver's slot
+//! and wakes it after unlocking) or goes on with one of the steps above
+//! under the same hold, so that a check and what follows from it stay one
+//! hold of the lock.
+//!
 //! | waiter                                   | notifier                    | outcome                    |
 //! |------------------------------------------|-----------------------------|----------------------------|
 //! | check and register under one hold        | before: waiter sees the change; after: pops the waiter | never parked / woken |
@@ -44,7 +51,7 @@
 
 use std::collections::VecDeque;
 
-use super::spin_lock::SpinLock;
+use super::spin_lock::{SpinGuard, SpinLock};
 
 /// Something that can be woken ([`crate::scheduler::park::Waker`], or a test
 /// double under loom).
@@ -237,13 +244,49 @@ impl<S, W> WaitQueue<S, W> {
     }
 }
 
+/// A queue's lock, held: for a type's own fast path, which looks at the
+/// state first and either finishes the step itself or goes on with one of
+/// the general steps below under the same hold (channel.rs).
+pub(crate) struct Locked<'a, S, W> {
+    guard: SpinGuard<'a, Inner<S, W>>,
+}
+
+impl<S, W: Wake> Locked<'_, S, W> {
+    /// The state.
+    #[inline]
+    pub(crate) fn state(&mut self) -> &mut S {
+        &mut self.guard.state
+    }
+
+    /// Whether nobody waits in `list`.
+    #[inline]
+    pub(crate) fn list_is_empty(&self, list: usize) -> bool {
+        self.guard.waiters[list].is_empty()
+    }
+
+    /// [`WaitQueue::update`] under this hold.
+    #[inline]
+    pub(crate) fn update<R>(mut self, f: impl FnOnce(&mut S, &mut Wakeups<'_, W>) -> R) -> R {
+        let (r, popped) = self.guard.run(f);
+        drop(self);
+        popped.wake();
+        r
+    }
+}
+
 impl<S, W: Wake> WaitQueue<S, W> {
+    /// Take the lock (see [`Locked`]).
+    #[inline]
+    pub(crate) fn lock(&self) -> Locked<'_, S, W> {
+        Locked {
+            guard: self.inner.lock(),
+        }
+    }
+
     /// Change the state under the lock; waiters popped through `Wakeups`
     /// are woken after the lock is released.
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut S, &mut Wakeups<'_, W>) -> R) -> R {
-        let (r, popped) = self.inner.lock().run(f);
-        popped.wake();
-        r
+        self.lock().update(f)
     }
 
     /// Step 3: re-check `ready` under the lock and either keep its result
@@ -317,7 +360,7 @@ mod blocking {
             loop {
                 if park::blocks_in_place() {
                     if let Some(r) =
-                        self.wait_once_in_place(list, why, None, &mut ready, &mut queue)
+                        self.wait_once_in_place(list, why, None, &mut ready)
                     {
                         return r;
                     }
@@ -339,45 +382,16 @@ mod blocking {
         /// One round of a wait, for a fiber that checked
         /// [`park::blocks_in_place`]: lock; if `ready` holds, return its
         /// result; otherwise block holding the lock (and also until
-        /// `deadline`, if given), and in the register step offer the waker
-        /// to `place(state, list_is_empty, waker)`, which keeps it
-        /// somewhere in the state (`Ok`: a hand-off, see channel.rs) or
-        /// gives it back to be queued in `list` ([`queue`]); unlock.
-        /// `None` once woken: the caller checks again.
+        /// `deadline`, if given), and in the register step queue the waker
+        /// in `list` and unlock. `None` once woken: the caller checks again.
         pub(crate) fn wait_once_in_place<R>(
             &self,
             list: usize,
             why: Wait,
             deadline: Option<Instant>,
             ready: &mut impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
-            place: &mut impl FnMut(&mut S, bool, Waker) -> Result<(), Waker>,
         ) -> Option<R> {
-            let mut g = self.inner.lock();
-            let (r, popped) = g.run(ready);
-            if r.is_some() {
-                drop(g);
-                popped.wake();
-                return r;
-            }
-            // The register step, on this thread right after the switch:
-            // the condition was checked under this very lock, so nobody
-            // can have changed it since.
-            let mut held = Some((g, popped));
-            let register = &mut |waker| {
-                let (mut g, popped) = held.take().expect("a block registers once");
-                let Inner { state, waiters, .. } = &mut *g;
-                if let Err(waker) = place(state, waiters[list].is_empty(), waker) {
-                    g.enqueue(list, waker);
-                }
-                drop(g);
-                popped.wake();
-                Ok(())
-            };
-            match deadline {
-                None => park::block_in_place(why, register),
-                Some(deadline) => park::block_in_place_until(why, register, deadline),
-            }
-            None
+            self.lock().wait_once_in_place(list, why, deadline, ready)
         }
 
         /// Like [`wait_in`](Self::wait_in), but give up at `deadline`:
@@ -396,7 +410,7 @@ mod blocking {
                 }
                 if park::blocks_in_place() {
                     let got =
-                        self.wait_once_in_place(list, why, Some(deadline), &mut ready, &mut queue);
+                        self.wait_once_in_place(list, why, Some(deadline), &mut ready);
                     if got.is_some() {
                         return got;
                     }
@@ -418,11 +432,55 @@ mod blocking {
         }
     }
 
-    /// The `place` of [`WaitQueue::wait_once_in_place`] for a waiter that
-    /// keeps nothing in the state: its waker goes to the list.
-    pub(crate) fn queue<S>(_: &mut S, _: bool, waker: Waker) -> Result<(), Waker> {
-        Err(waker)
+    impl<S> Locked<'_, S, Waker> {
+        /// [`WaitQueue::wait_once_in_place`] under this hold.
+        pub(crate) fn wait_once_in_place<R>(
+            self,
+            list: usize,
+            why: Wait,
+            deadline: Option<Instant>,
+            ready: &mut impl FnMut(&mut S, &mut Wakeups<'_, Waker>) -> Option<R>,
+        ) -> Option<R> {
+            let mut g = self.guard;
+            let (r, popped) = g.run(ready);
+            if r.is_some() {
+                drop(g);
+                popped.wake();
+                return r;
+            }
+            // The register step, on this thread right after the switch:
+            // the condition was checked under this very lock, so nobody
+            // can have changed it since.
+            let mut held = Some((g, popped));
+            let register = &mut |waker| {
+                let (mut g, popped) = held.take().expect("a block registers once");
+                g.enqueue(list, waker);
+                drop(g);
+                popped.wake();
+                Ok(())
+            };
+            match deadline {
+                None => park::block_in_place(why, register),
+                Some(deadline) => park::block_in_place_until(why, register, deadline),
+            }
+            None
+        }
+
+        /// Block the caller (which checked [`park::blocks_in_place`] and
+        /// found its condition false under this hold) holding the lock;
+        /// the register step, right after the switch, gives the waker to
+        /// `keep`, which stores it in the state, and unlocks. Returns once
+        /// woken; the caller checks again.
+        pub(crate) fn block_in_place(self, why: Wait, keep: impl FnOnce(&mut S, Waker)) {
+            let mut held = Some((self.guard, keep));
+            park::block_in_place(why, &mut |waker| {
+                let (mut g, keep) = held.take().expect("a block registers once");
+                keep(&mut g.state, waker);
+                Ok(())
+            });
+        }
     }
+
 }
 
 #[cfg(all(test, loom))]

@@ -26,6 +26,21 @@ pub(super) struct HandOff<T> {
     pub(super) waker: Waker,
 }
 
+impl<T> HandOff<T> {
+    /// Write `t` into the parked receiver's slot, counted in `st` (which
+    /// this record was just taken from, under the channel's lock) as sent
+    /// and received; returns the waker to fire once the lock is released.
+    pub(super) fn deliver(self, t: T, st: &mut State<T>) -> Waker {
+        // SAFETY: the receiver is parked until `waker` fires, which is
+        // after the caller unlocks; only the taker of the record writes the
+        // slot (see "Hand-off" in the module docs).
+        unsafe { *self.slot = Some(t) };
+        st.sent += 1;
+        st.received += 1;
+        self.waker
+    }
+}
+
 // SAFETY: the slot is written by one sender, under the channel's lock,
 // while its receiver is parked (the module docs' hand-off table); what
 // moves between threads through it is a `T`, which is `Send` here.
@@ -41,14 +56,8 @@ impl<T> State<T> {
     /// Hand a message to the parked receiver, or queue it and wake one
     /// receiver; returns the message's ticket.
     pub(super) fn push(&mut self, t: T, wake: &mut Wakeups<'_, Waker>) -> u64 {
-        if let Some(HandOff { slot, waker }) = self.handoff.take() {
-            // SAFETY: the receiver is parked until `waker` fires, which is
-            // after we unlock; only the taker of the record writes the slot
-            // (see "Hand-off" in the module docs).
-            unsafe { *slot = Some(t) };
-            self.sent += 1;
-            self.received += 1;
-            wake.wake_kept(waker);
+        if let Some(parked) = self.handoff.take() {
+            wake.wake_kept(parked.deliver(t, self));
             return self.sent;
         }
         wake.wake_one();
