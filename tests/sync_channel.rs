@@ -148,6 +148,44 @@ fn rendezvous_send_returns_after_the_receive() {
     assert_eq!(h.join().unwrap().unwrap_err().0, "lost");
 }
 
+/// A fiber parked in `recv` on a rendezvous holds the hand-off record:
+/// `try_send` must find it there (as std's finds a waiting receiver), and a
+/// `send` to it returns without waiting, the message taken.
+#[test]
+fn a_rendezvous_reaches_a_fiber_parked_in_recv() {
+    let rt = common::rt(1);
+    let (attempts, got, sent_back) = rt.block_on(|| {
+        let (tx, rx) = heddle::sync::sync_channel::<u32>(0);
+        let (back_tx, back_rx) = heddle::sync::sync_channel::<u32>(0);
+        let h = heddle::spawn(move || {
+            let first = rx.recv().unwrap();
+            let mut sum = first;
+            for _ in 0..1_000 {
+                let v = rx.recv().unwrap();
+                sum += v;
+                back_tx.send(v * 2).unwrap();
+            }
+            (first, sum)
+        });
+        // One worker: the receiver runs and parks at our first yield.
+        let mut attempts = 1;
+        while tx.try_send(7).is_err() {
+            assert!(attempts < 100, "try_send never reached the parked receiver");
+            attempts += 1;
+            heddle::yield_now();
+        }
+        let mut sent_back = 0;
+        for i in 1..=1_000 {
+            tx.send(i).unwrap();
+            sent_back += back_rx.recv().unwrap();
+        }
+        (attempts, h.join().unwrap(), sent_back)
+    });
+    assert_eq!(attempts, 2);
+    assert_eq!(got, (7, 7 + 500_500));
+    assert_eq!(sent_back, 1_001_000);
+}
+
 #[test]
 fn recv_timeout_times_out_and_receives() {
     let rt = common::rt(2);

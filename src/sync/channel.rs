@@ -26,17 +26,20 @@
 //! # Hand-off
 //!
 //! A fiber that blocks in `recv` (attached, not unwinding: it blocks with
-//! the lock held, wait_queue.rs) on a channel that is not a rendezvous,
-//! while no other receiver waits, parks in `handoff` instead of the list:
+//! the lock held, wait_queue.rs) while no other receiver waits parks in
+//! `handoff` instead of the list:
 //! a pointer to an empty slot on its own stack, and its waker. The next
 //! send takes the record under the lock, writes the message into the slot
 //! (counted as sent and received at once), and wakes the fiber, which
-//! returns the message without locking again.
+//! returns the message without locking again. On a rendezvous the
+//! message is then taken as the send completes, so the sender returns at
+//! once: it has nothing left to wait for.
 //!
 //! | step | who | under the lock |
 //! |------|-----|----------------|
-//! | park | receiver, before its switch | nothing queued, a sender left, not a rendezvous, `handoff` empty and no receiver in the list: block holding the lock, and its register step (right after the switch) stores slot + waker and unlocks; else the general wait (wait_queue.rs) |
-//! | send | sender | `handoff` set: take it, write the slot, unlock, wake (a parked receiver is a live one, so nothing else to check); else the general send: queue the message and wake one from the list |
+//! | park | receiver, before its switch | nothing queued, a sender left, `handoff` empty and no receiver in the list: block holding the lock, and its register step (right after the switch) stores slot + waker and unlocks; else the general wait (wait_queue.rs) |
+//! | send | sender | `handoff` set: take it, write the slot, unlock, wake (a parked receiver is a live one, so nothing else to check); else the general send: queue the message and wake one from the list (a rendezvous sender then waits until it is taken) |
+//! | `try_send`, rendezvous | sender | `handoff` set: as `send`; else hand it to a receiver in the list, or fail with `Full` |
 //! | last sender gone | dropping sender | take `handoff` and wake it with the list |
 //! | woken | receiver | (no lock) slot full: return it; empty (disconnected): check again under the lock |
 //!
@@ -44,8 +47,8 @@
 //! wake that resumes the receiver (whose resumption acquires what the wake
 //! published), and the receiver cannot leave `recv`, so its stack cannot
 //! move, before its waker fires: an untimed fiber waker fires once, from
-//! whoever took the record. Receivers that are not parked fibers, timed
-//! receives and rendezvous channels use the list alone. Messages keep
+//! whoever took the record. Receivers that are not parked fibers and
+//! timed receives use the list alone. Messages keep
 //! their order: the record is set only while no message is queued, and a
 //! send fills it before queueing anything.
 
@@ -200,22 +203,24 @@ impl<T> SyncSender<T> {
     /// ```
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         let mut item = Some(t);
-        let ticket = self.chan.wait_in(SENDERS, Wait::Send, |st, wake| {
+        let sent = self.chan.wait_in(SENDERS, Wait::Send, |st, wake| {
             if st.receivers == 0 {
                 return Some(Err(()));
             }
             if st.is_full() {
                 return None;
             }
-            Some(Ok(st.push(item.take().expect("sent once"), wake)))
+            let ticket = st.push(item.take().expect("sent once"), wake);
+            // A rendezvous waits for its message to be taken, unless a
+            // parked receiver has it already (the hand-off counts it).
+            let taken = st.received >= ticket;
+            Some(Ok((st.cap == Some(0) && !taken).then_some(ticket)))
         });
-        let ticket = match ticket {
-            Ok(ticket) => ticket,
+        let ticket = match sent {
+            Ok(None) => return Ok(()),
+            Ok(Some(ticket)) => ticket,
             Err(()) => return Err(SendError(item.take().expect("not sent"))),
         };
-        if self.chan.update(|st, _| st.cap) != Some(0) {
-            return Ok(());
-        }
         // Rendezvous: wait until a receiver took our message.
         self.chan.wait_in(SENDERS, Wait::Send, |st, _| {
             if st.received >= ticket {
@@ -254,6 +259,10 @@ impl<T> SyncSender<T> {
                 // Hand it to a parked receiver, or not at all: a message
                 // queued with nobody waiting would outlive the call.
                 // (A woken receiver always takes before it gives up.)
+                if st.handoff.is_some() {
+                    st.push(t, wake);
+                    return Ok(());
+                }
                 if !wake.wake_one() {
                     return Err(TrySendError::Full(t));
                 }
@@ -289,7 +298,6 @@ impl<T> Receiver<T> {
             let st = locked.state();
             if st.items.is_empty()
                 && st.senders > 0
-                && st.cap != Some(0)
                 && st.handoff.is_none()
                 && locked.list_is_empty(RECEIVERS)
             {
