@@ -140,12 +140,18 @@ fn rendezvous_send_returns_after_the_receive() {
     // send returned: the message was taken (the flag follows right after).
     assert_eq!(consumer.join().unwrap(), 9);
     assert_eq!(received.load(Ordering::SeqCst), 1);
-    // With the receiver gone, a rendezvous send gets its message back.
-    let (tx, rx) = heddle::sync::sync_channel::<String>(0);
-    let h = rt.spawn(move || tx.send("lost".into()));
-    std::thread::sleep(Duration::from_millis(20));
-    drop(rx);
-    assert_eq!(h.join().unwrap().unwrap_err().0, "lost");
+    // With the receiver gone, a rendezvous send (parked, waiting for its
+    // message to be taken) gets its message back. On a runtime of its own,
+    // under a watchdog: a sender never woken fails the test, not hangs it.
+    let back = common::within_a_minute("a rendezvous sender whose receiver left", || {
+        let rt = common::rt(2);
+        let (tx, rx) = heddle::sync::sync_channel::<String>(0);
+        let h = rt.spawn(move || tx.send("lost".into()));
+        std::thread::sleep(Duration::from_millis(20));
+        drop(rx);
+        h.join().unwrap().unwrap_err().0
+    });
+    assert_eq!(back, "lost");
 }
 
 /// A fiber parked in `recv` on a rendezvous holds the hand-off record:

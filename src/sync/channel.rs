@@ -15,6 +15,7 @@
 //! | `sent`, `received` | message counts; a rendezvous sender waits for `received >= its ticket` |
 //!
 //! | `handoff`  | a parked fiber receiver's slot and waker (see below)       |
+//! | `taken_waiter` | a rendezvous: the parked fiber whose queued message waits to be taken (see below) |
 //!
 //! Receivers wait in list `RECEIVERS` for an item (or disconnection);
 //! bounded senders wait in list `SENDERS` for room (or, for capacity 0, for
@@ -52,6 +53,20 @@
 //! their order: the record is set only while no message is queued, and a
 //! send fills it before queueing anything.
 
+//!
+//! # Rendezvous
+//!
+//! Capacity 0 queues at most one message, so at most one sender waits for
+//! its message to be taken. A fiber parks for that in `taken_waiter`
+//! rather than the senders' list, so the take wakes it alone instead of
+//! the whole list.
+//!
+//! | step | who | under the lock |
+//! |------|-----|----------------|
+//! | send, no receiver parked | sender | queue the message (a receiver in the list is woken); then, as an attached fiber, check `received >= ticket` and park in `taken_waiter` in one hold (the register step stores the waker); a thread waits in the senders' list |
+//! | take | receiver | pop the message, count it received; `taken_waiter` set: wake it and one sender in the list (for the room the take made); else wake the whole list (the taken message's sender is there, or not parked yet and sees the count) |
+//! | last receiver gone | dropping receiver | wake the list and `taken_waiter`: the sender takes its message back |
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -62,11 +77,11 @@ mod iter;
 pub use self::iter::{IntoIter, Iter, TryIter};
 
 mod state;
-use self::state::{Chan, HandOff, drop_sender, new_chan, take};
+use self::state::{Chan, HandOff, State, drop_sender, new_chan, take};
 
-use super::wait_queue::{RECEIVERS, SENDERS};
+use super::wait_queue::{RECEIVERS, SENDERS, Wakeups};
 use crate::loom::Arc;
-use crate::scheduler::park::{self, Wait};
+use crate::scheduler::park::{self, Wait, Waker};
 
 /// An unbounded channel: `send` never blocks.
 ///
@@ -203,7 +218,7 @@ impl<T> SyncSender<T> {
     /// ```
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         let mut item = Some(t);
-        let sent = self.chan.wait_in(SENDERS, Wait::Send, |st, wake| {
+        let mut room = |st: &mut State<T>, wake: &mut Wakeups<'_, Waker>| {
             if st.receivers == 0 {
                 return Some(Err(()));
             }
@@ -215,14 +230,20 @@ impl<T> SyncSender<T> {
             // parked receiver has it already (the hand-off counts it).
             let taken = st.received >= ticket;
             Some(Ok((st.cap == Some(0) && !taken).then_some(ticket)))
-        });
+        };
+        // Room now (the usual case) costs one hold of the lock; a full
+        // channel parks until there is.
+        let sent = match self.chan.update(&mut room) {
+            Some(sent) => sent,
+            None => self.chan.wait_in(SENDERS, Wait::Send, room),
+        };
         let ticket = match sent {
             Ok(None) => return Ok(()),
             Ok(Some(ticket)) => ticket,
             Err(()) => return Err(SendError(item.take().expect("not sent"))),
         };
         // Rendezvous: wait until a receiver took our message.
-        self.chan.wait_in(SENDERS, Wait::Send, |st, _| {
+        let taken_or_back = |st: &mut State<T>| {
             if st.received >= ticket {
                 Some(Ok(()))
             } else if st.receivers == 0 {
@@ -233,7 +254,20 @@ impl<T> SyncSender<T> {
             } else {
                 None
             }
-        })
+        };
+        // A fiber parks in the channel's slot for this one sender, so the
+        // take wakes it alone (module docs).
+        while park::blocks_in_place() {
+            let mut locked = self.chan.lock();
+            if let Some(done) = taken_or_back(locked.state()) {
+                return done;
+            }
+            locked.block_in_place(Wait::Send, |st, waker| {
+                debug_assert!(st.taken_waiter.is_none(), "one message in flight");
+                st.taken_waiter = Some(waker);
+            });
+        }
+        self.chan.wait_in(SENDERS, Wait::Send, |st, _| taken_or_back(st))
     }
 
     /// Queue a message if there is room now, without waiting. For capacity
@@ -451,6 +485,9 @@ impl<T> Drop for Receiver<T> {
                 return VecDeque::new();
             }
             wake.wake_all_in(SENDERS);
+            if let Some(sender) = st.taken_waiter.take() {
+                wake.wake_kept(sender);
+            }
             if st.cap == Some(0) {
                 // A rendezvous sender takes its undelivered message back.
                 VecDeque::new()

@@ -18,6 +18,11 @@ pub(super) struct State<T> {
     pub(super) sent: u64,
     pub(super) received: u64,
     pub(super) handoff: Option<HandOff<T>>,
+    /// On a rendezvous, the parked fiber whose queued message waits to be
+    /// taken (capacity 0 holds one, so there is at most one such sender);
+    /// the receiver that takes the message wakes it (see "Rendezvous" in
+    /// the module docs).
+    pub(super) taken_waiter: Option<Waker>,
 }
 
 /// A parked fiber receiver (see "Hand-off" in the module docs).
@@ -84,6 +89,7 @@ pub(super) fn new_chan<T>(cap: Option<usize>) -> Arc<Chan<T>> {
         sent: 0,
         received: 0,
         handoff: None,
+        taken_waiter: None,
     }))
 }
 
@@ -96,7 +102,16 @@ pub(super) fn take<T>(
         Some(t) => {
             st.received += 1;
             match st.cap {
-                Some(0) => wake.wake_all_in(SENDERS),
+                // The taken message's sender parked in its own slot: wake
+                // it, and one sender waiting for the room this take made.
+                // Otherwise it may be anywhere in the list: wake them all.
+                Some(0) => match st.taken_waiter.take() {
+                    Some(sender) => {
+                        wake.wake_kept(sender);
+                        wake.wake_one_in(SENDERS);
+                    }
+                    None => wake.wake_all_in(SENDERS),
+                },
                 Some(_) => {
                     wake.wake_one_in(SENDERS);
                 }
