@@ -49,10 +49,9 @@
 //! published), and the receiver cannot leave `recv`, so its stack cannot
 //! move, before its waker fires: an untimed fiber waker fires once, from
 //! whoever took the record. Receivers that are not parked fibers and
-//! timed receives use the list alone. Messages keep
-//! their order: the record is set only while no message is queued, and a
-//! send fills it before queueing anything.
-
+//! timed receives use the list alone. Messages keep their order: the
+//! record is set only while no message is queued, and a send fills it
+//! before queueing anything.
 //!
 //! # Rendezvous
 //!
